@@ -1,0 +1,66 @@
+"""The façade both front ends call: Chatbot.ask(question, history) -> Answer."""
+from __future__ import annotations
+
+import re
+import threading
+import time
+import unicodedata
+from typing import Sequence
+
+from . import answer as answer_mod
+from . import conversation, embedders, index as index_mod, language, refusal, retrieval
+from .config import Settings, from_env
+from .errors import QuestionError
+from .records import Answer
+
+
+def clean_question(text: str, limit: int) -> str:
+    """The question as searched: control characters dropped, whitespace collapsed, length bounded."""
+    if not isinstance(text, str):
+        raise QuestionError("the question must be text")
+    text = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in text)
+    text = " ".join(text.split())[:limit].strip()
+    if not text:
+        raise QuestionError("the question is empty: type a question about the documents")
+    if not re.search(r"[^\W_]", text):
+        raise QuestionError("the question has no words in it: ask something about the documents")
+    return text
+
+
+class Chatbot:
+    """Answers questions from the documents in settings.corpus, building the index when needed."""
+
+    def __init__(self, settings: Settings | None = None, progress: bool | None = None, quiet: bool = False):
+        self.settings = settings or from_env()
+        self._lock = threading.Lock()
+        self.index = index_mod.ensure(self.settings, progress=progress, quiet=quiet)
+        self.embedder = embedders.get(self.settings.embedder, self.settings.model)
+
+    def refresh(self, progress: bool | None = None, quiet: bool = False) -> bool:
+        """Rebuild and reload the index if the corpus changed; True if it did."""
+        with self._lock:
+            if index_mod.stale_reason(self.settings) is None:
+                return False
+            self.index = index_mod.ensure(self.settings, progress=progress, quiet=quiet)
+            return True
+
+    def ask(self, question: str, history: Sequence[str] = (), top_k: int | None = None) -> Answer:
+        """Answer one turn; history holds the standalone queries of earlier turns, oldest first."""
+        t0 = time.perf_counter()
+        question = clean_question(question, self.settings.max_question_chars)
+        history = list(history)[-self.settings.history_turns:]
+        query = conversation.standalone(question, history)
+        k = top_k or self.settings.top_k
+        index = self.index  # one consistent snapshot even if a refresh swaps it meanwhile
+        qvec = self.embedder.queries([query])[0]
+        hits = retrieval.retrieve(index, qvec, max(k, 3))
+        t1 = time.perf_counter()
+        lang = language.detect(question)
+        refused = refusal.should_refuse(index, qvec, hits)
+        if refused:
+            text, citations = answer_mod.refusal(lang), ()
+        else:
+            text, citations = answer_mod.compose(hits, lang)
+        t2 = time.perf_counter()
+        timings = {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
+        return Answer(question, query, text, refused, citations, tuple(hits[:k]), timings)

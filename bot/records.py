@@ -1,0 +1,74 @@
+"""Typed plain records passed between the modules."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+Span = tuple[int, int]  # [start, end) character offsets
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a source file: its text is exactly source_text[char_start:char_end]."""
+
+    id: int
+    source: str  # path relative to the corpus folder's parent, e.g. "corpus/x.txt"
+    section: str
+    start_line: int  # 1-based, inclusive
+    end_line: int
+    text: str
+    sentences: tuple[Span, ...]  # spans of the sentences inside text
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["sentences"] = [list(s) for s in self.sentences]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Chunk":
+        return cls(**{**d, "sentences": tuple(tuple(s) for s in d["sentences"])})
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its combined score and the score of each of its sentences."""
+
+    chunk: Chunk
+    score: float
+    sentence_scores: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    hit: Hit
+    highlights: tuple[Span, ...]  # the cited sentences inside hit.chunk.text
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    query: str
+    text: str
+    refused: bool
+    citations: tuple[Citation, ...]
+    hits: tuple[Hit, ...]
+    timings_ms: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The JSON object of the CLI contract (DESIGN.md)."""
+
+        def where(hit: Hit) -> dict:
+            c = hit.chunk
+            return {"source": c.source, "section": c.section, "start_line": c.start_line,
+                    "end_line": c.end_line, "text": c.text, "score": round(hit.score, 4)}
+
+        return {
+            "question": self.question,
+            "query": self.query,
+            "answer": self.text,
+            "refused": self.refused,
+            "citations": [{"n": c.n, **where(c.hit), "highlights": [list(s) for s in c.highlights]}
+                          for c in self.citations],
+            "passages": [{"rank": i, **where(h)} for i, h in enumerate(self.hits, 1)],
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }

