@@ -1,4 +1,10 @@
-"""Composing an extractive answer with [n] citations, or an honest refusal."""
+"""Composing an extractive answer with [n] citations, or an honest refusal.
+
+The answer quotes the sentences of the top passages that match the question best. A
+sentence that opens with a pronoun ("Sie arbeiten ...") brings the sentence before it, so
+the quote says who "Sie" is. Sentences of one passage stay together, in document order,
+under one marker; the passage holding the best sentence comes first.
+"""
 from __future__ import annotations
 
 import re
@@ -6,52 +12,68 @@ import re
 from .records import Citation, Hit
 
 MAX_SENTENCES = 3
-# A further sentence joins the answer only when it matches nearly as well as the best one.
-JOIN_MARGIN = 0.02
+# A further sentence joins only when it matches nearly as well as the best one.
+JOIN_MARGIN = 0.015
 REFUSALS = {
     "en": "The documents do not cover this question.",
     "de": "Dazu enthalten die Dokumente keine Antwort.",
 }
 QUOTES = {"en": ("“", "”"), "de": ("„", "“")}
+_ANAPHORIC = re.compile(
+    r"^(?:sie|er|es|ihr|ihre|ihren|ihrem|dies|diese|dieser|dieses|dadurch|dabei|dafür|damit|deshalb|"
+    r"they|it|he|she|his|her|their|its|this|these|those|that)\b", re.IGNORECASE)
 
 
 def refusal(lang: str) -> str:
     return REFUSALS.get(lang, REFUSALS["en"])
 
 
-def compose(hits: list[Hit], lang: str, passages: int = 3) -> tuple[str, tuple[Citation, ...]]:
-    """The best one to three sentences of the top passages, most direct first, each followed by [n]."""
+def choose(hits: list[Hit], passages: int = 3) -> list[tuple[Hit, list[int]]]:
+    """(hit, sentence numbers) to quote, best passage first, sentences in document order."""
     candidates = []
     for rank, hit in enumerate(hits[:passages]):
-        for j, span in enumerate(hit.chunk.sentences):
+        for j in range(len(hit.chunk.sentences)):
             sim = hit.sentence_scores[j] if j < len(hit.sentence_scores) else hit.score
             # The sentence's own match, backed by how well its passage matches as a whole.
-            candidates.append((0.5 * sim + 0.5 * hit.score, rank, j, hit, span))
+            candidates.append((0.5 * sim + 0.5 * hit.score, rank, j, hit))
     if not candidates:
-        return "", ()
+        return []
     candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
     best = candidates[0][0]
-    chosen, seen = [], set()
-    for score, rank, j, hit, span in candidates:
-        if len(chosen) == MAX_SENTENCES or score < best - JOIN_MARGIN:
+    picked: dict[int, tuple[Hit, set[int]]] = {}
+    seen: set[str] = set()
+    count = 0
+    for score, _, j, hit in candidates:
+        if count >= MAX_SENTENCES or score < best - JOIN_MARGIN:
             break
-        key = " ".join(hit.chunk.text[span[0]:span[1]].split()).casefold()
+        text = _sentence(hit, j)
+        key = " ".join(text.split()).casefold()
         if key in seen:
             continue
         seen.add(key)
-        chosen.append((hit, span))
-    numbers: dict[int, int] = {}
-    spans: dict[int, list] = {}
-    parts = []
+        numbers = picked.setdefault(hit.chunk.id, (hit, set()))[1]
+        numbers.add(j)
+        count += 1
+        if j > 0 and _ANAPHORIC.match(text) and j - 1 not in numbers:
+            numbers.add(j - 1)  # the context the pronoun points back to
+            count += 1
+    return [(hit, sorted(numbers)) for hit, numbers in picked.values()]
+
+
+def compose(hits: list[Hit], lang: str, passages: int = 3) -> tuple[str, tuple[Citation, ...]]:
+    """The answer text with a [n] after each quote, and the citations those markers point at."""
     open_q, close_q = QUOTES.get(lang, QUOTES["en"])
-    for hit, span in chosen:
-        n = numbers.setdefault(hit.chunk.id, len(numbers) + 1)
-        spans.setdefault(n, []).append(span)
-        sentence = _inert_markers(" ".join(hit.chunk.text[span[0]:span[1]].split()))
-        parts.append(f"{open_q}{sentence}{close_q} [{n}]")
-    by_id = {h.chunk.id: h for h, _ in chosen}
-    citations = tuple(Citation(n, by_id[cid], tuple(sorted(spans[n]))) for cid, n in numbers.items())
-    return " ".join(parts), citations
+    parts, citations = [], []
+    for n, (hit, numbers) in enumerate(choose(hits, passages), 1):
+        quote = " ".join(_inert_markers(" ".join(_sentence(hit, j).split())) for j in numbers)
+        parts.append(f"{open_q}{quote}{close_q} [{n}]")
+        citations.append(Citation(n, hit, tuple(hit.chunk.sentences[j] for j in numbers)))
+    return " ".join(parts), tuple(citations)
+
+
+def _sentence(hit: Hit, j: int) -> str:
+    s, e = hit.chunk.sentences[j]
+    return hit.chunk.text[s:e]
 
 
 def _inert_markers(sentence: str) -> str:

@@ -55,12 +55,14 @@ class Chatbot:
         qvec = self.embedder.queries([query])[0]
         hits = retrieval.retrieve(index, qvec, max(k, 3))
         t1 = time.perf_counter()
+        refused = refusal.should_refuse(index, self.embedder, query, retrieval.chunk_scores(index, qvec))
+        t2 = time.perf_counter()
         lang = language.detect(question)
-        refused = refusal.should_refuse(index, qvec, hits)
         if refused:
             text, citations = answer_mod.refusal(lang), ()
         else:
             text, citations = answer_mod.compose(hits, lang)
-        t2 = time.perf_counter()
-        timings = {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
+        t3 = time.perf_counter()
+        timings = {"retrieve": (t1 - t0) * 1000, "refusal": (t2 - t1) * 1000, "answer": (t3 - t2) * 1000,
+                   "total": (t3 - t0) * 1000}
         return Answer(question, query, text, refused, citations, tuple(hits[:k]), timings)

@@ -28,15 +28,15 @@ def _contains(text: str, gold: list[str]) -> bool:
 def evaluate(bot, path: Path, top_k: int = 5) -> dict:
     data = _load(path)
     depth = max(top_k, 10)
-    rows, retrieve_ms, answer_ms = [], [], []
+    rows, timings = [], {"retrieve": [], "refusal": [], "answer": [], "total": []}
     for item in data.get("questions", []):
         a = bot.ask(item["q"], top_k=depth)
         rank = next((i for i, h in enumerate(a.hits, 1) if _contains(h.chunk.text, item["gold"])), None)
         cited = any(_contains(c.hit.chunk.text, item["gold"]) for c in a.citations)
         rows.append({"q": item["q"], "lang": item.get("lang", "?"), "rank": rank, "cited": cited,
                      "refused": a.refused})
-        retrieve_ms.append(a.timings_ms["retrieve"])
-        answer_ms.append(a.timings_ms["answer"])
+        for name, values in timings.items():
+            values.append(a.timings_ms[name])
     unanswerable = []
     for q in data.get("unanswerable", []):
         a = bot.ask(q, top_k=depth)
@@ -71,7 +71,7 @@ def evaluate(bot, path: Path, top_k: int = 5) -> dict:
                           "cited_gold": sum(c["cited"] for c in conversations)},
         "timings_ms": {name: {"median": float(np.median(v)) if v else 0.0,
                               "p95": float(np.percentile(v, 95)) if v else 0.0}
-                       for name, v in (("retrieve", retrieve_ms), ("answer", answer_ms))},
+                       for name, v in timings.items()},
         "details": {"questions": rows, "unanswerable": unanswerable, "conversations": conversations},
     }
 
@@ -88,8 +88,8 @@ def report(r: dict) -> str:
             f"  refused (unanswerable)   {u['refused']}/{u['n']}",
             f"  conversations, last turn gold in top 3: {c['gold_in_top3']}/{c['n']}, cited: {c['cited_gold']}/{c['n']}"]
     t = r["timings_ms"]
-    out.append(f"Timings: retrieve median {t['retrieve']['median']:.1f} ms (p95 {t['retrieve']['p95']:.1f}), "
-               f"answer median {t['answer']['median']:.2f} ms (p95 {t['answer']['p95']:.2f})")
+    out.append("Timings (ms, answerable questions): " + ", ".join(
+        f"{name} median {v['median']:.1f} p95 {v['p95']:.1f}" for name, v in t.items()))
     misses = [q for q in r["details"]["questions"] if q["rank"] != 1 or not q["cited"] or q["refused"]]
     misses += [{"q": u["q"], "note": "not refused"} for u in r["details"]["unanswerable"] if not u["refused"]]
     misses += [{"q": " / ".join(c["turns"]), "rank": c["rank"], "query": c["query"]}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -29,7 +30,7 @@ from .records import Chunk
 
 FORMAT = 1
 CHUNKER = 2  # bump when chunking rules change: old indexes are rebuilt
-FILES = ("faiss.index", "chunks.jsonl", "manifest.json")
+FILES = ("faiss.index", "chunks.jsonl", "words.json", "words.npy", "manifest.json")
 
 
 def log(message: str) -> None:
@@ -48,7 +49,8 @@ def embedder_id(settings: Settings) -> str:
 
 
 def chunking(settings: Settings) -> dict:
-    return {"chunker": CHUNKER, "max_chars": settings.max_chars}
+    from . import refusal
+    return {"chunker": CHUNKER, "max_chars": settings.max_chars, "background": refusal.background_digest()}
 
 
 @dataclass
@@ -59,6 +61,9 @@ class Index:
     row_chunk: np.ndarray  # chunk position of each row
     row_sentence: np.ndarray  # sentence number of each row, -1 for a whole-chunk row
     faiss_index: object
+    words: list[str] = field(default_factory=list)  # the corpus vocabulary (see refusal.py)
+    word_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    background_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Inner-product top-k rows: (scores, rows), best first."""
@@ -106,11 +111,14 @@ def stale_reason(settings: Settings) -> str | None:
         return f"the embedder changed ({manifest.get('embedder')} -> {embedder_id(settings)})"
     if manifest.get("chunking") != chunking(settings):
         return "the chunking settings changed"
-    return _corpus_change(manifest.get("files", []), corpus_files(settings), settings.corpus)
+    files = manifest.get("files", [])
+    if not isinstance(files, list):
+        return "the manifest is unreadable"
+    return _corpus_change(files, corpus_files(settings), settings.corpus)
 
 
 def _corpus_change(old: list[dict], now: list[dict], root: Path) -> str | None:
-    before = {f["path"]: f for f in old if isinstance(f, dict) and "path" in f}
+    before = {f["path"]: f for f in old if isinstance(f, dict) and isinstance(f.get("path"), str)}
     after = {f["path"]: f for f in now}
     added = after.keys() - before.keys()
     removed = before.keys() - after.keys()
@@ -129,9 +137,10 @@ def _corpus_change(old: list[dict], now: list[dict], root: Path) -> str | None:
 
 
 def _sha256(path: Path) -> str | None:
-    import hashlib
+    """Streamed, so a large file is never read into memory at once."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
     except OSError:
         return None
 
@@ -144,9 +153,22 @@ def build_lock(index_dir: Path):
     with open(lock_path, "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
+            _clean_leftovers(index_dir)
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _clean_leftovers(index_dir: Path) -> None:
+    """Remove what a killed build left behind; only called while holding the build lock."""
+    prefix = f".{index_dir.name}.tmp-"
+    for path in sorted(index_dir.parent.glob(prefix + "*")):
+        # Killed between the two renames of the non-atomic swap: the old index is here.
+        if path.name.endswith("-old") and not index_dir.exists() and (path / "manifest.json").is_file():
+            os.rename(path, index_dir)
+            log(f"Restored the index {index_dir} from an interrupted build.")
+            continue
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def build(settings: Settings, progress: bool | None = None) -> dict:
@@ -162,6 +184,11 @@ def build(settings: Settings, progress: bool | None = None) -> dict:
     embedder = embedders.get(settings.embedder, settings.model)
     texts, _, _ = row_layout(chunks)
     vectors = _embed(embedder, texts, progress)
+
+    from . import refusal
+    words = refusal.vocabulary(c.text for c in chunks)
+    word_vectors = _embed(embedder, words, progress, queries=True) if words else np.zeros((0, embedder.dim), np.float32)
+    background = refusal.background_vectors(embedder)
 
     import faiss
     index = faiss.IndexFlatIP(embedder.dim)
@@ -181,6 +208,8 @@ def build(settings: Settings, progress: bool | None = None) -> dict:
         "documents": len(docs),
         "chunks": len(chunks),
         "rows": int(index.ntotal),
+        "words": len(words),
+        "background_words": len(background),
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "build_seconds": round(time.perf_counter() - started, 2),
     }
@@ -192,6 +221,10 @@ def build(settings: Settings, progress: bool | None = None) -> dict:
         with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
             for c in chunks:
                 fh.write(json.dumps(c.to_json(), ensure_ascii=False) + "\n")
+        (tmp / "words.json").write_text(json.dumps(words, ensure_ascii=False), encoding="utf-8")
+        np.save(tmp / "words.npy", np.vstack([word_vectors, background]).astype(np.float32))
+        # Checksums let load() notice a truncated, edited or mixed-up file.
+        manifest["checksums"] = {name: _sha256(tmp / name) for name in FILES if name != "manifest.json"}
         # The manifest goes last: a folder without one is never taken for an index.
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
         for extra in ("README.md", ".gitkeep"):
@@ -206,23 +239,25 @@ def build(settings: Settings, progress: bool | None = None) -> dict:
     return manifest
 
 
-def _embed(embedder, texts: list[str], progress: bool | None) -> np.ndarray:
+def _embed(embedder, texts: list[str], progress: bool | None, queries: bool = False) -> np.ndarray:
     batch = 32
     show = progress if progress is not None else len(texts) > 256
     bar = None
     if show:
         from tqdm import tqdm
         bar = tqdm(total=len(texts), unit="text", desc="embedding", file=sys.stderr)
-    parts = []
+    encode = embedder.queries if queries else embedder.passages
+    # Filled in place: a large corpus needs one copy of its vectors, not two.
+    vectors = np.empty((len(texts), embedder.dim), np.float32)
     for i in range(0, len(texts), batch):
-        parts.append(embedder.passages(texts[i:i + batch]))
+        part = encode(texts[i:i + batch])
+        vectors[i:i + len(part)] = part
         if bar:
-            bar.update(len(parts[-1]))
+            bar.update(len(part))
     if bar:
         bar.close()
-    vectors = np.vstack(parts).astype(np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return vectors
 
 
 def _swap_in(tmp: Path, target: Path) -> None:
@@ -254,6 +289,9 @@ def load(settings: Settings) -> Index:
         raise IndexCorrupt(f"index file {e.filename} is missing") from e
     except (OSError, ValueError, TypeError, KeyError) as e:
         raise IndexCorrupt(f"index in {folder} is unreadable ({type(e).__name__})") from e
+    if not isinstance(manifest, dict):
+        raise IndexCorrupt(f"index manifest in {folder} is unreadable")
+    _verify(folder, manifest)
     import faiss
     path = folder / "faiss.index"
     if not path.is_file():
@@ -267,7 +305,31 @@ def load(settings: Settings) -> Index:
             or index.d != manifest.get("dim"):
         raise IndexCorrupt(f"index in {folder} disagrees with its manifest ({index.ntotal} rows, {len(chunks)} chunks)")
     vectors = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)
-    return Index(manifest, chunks, vectors, row_chunk, row_sentence, index)
+    try:
+        words = json.loads((folder / "words.json").read_text(encoding="utf-8"))
+        all_words = np.load(folder / "words.npy", allow_pickle=False)
+    except FileNotFoundError as e:
+        raise IndexCorrupt(f"index file {e.filename} is missing") from e
+    except (OSError, ValueError) as e:
+        raise IndexCorrupt(f"index word list in {folder} is unreadable ({type(e).__name__})") from e
+    n_bg = manifest.get("background_words")
+    if not isinstance(words, list) or len(words) != manifest.get("words") or all_words.ndim != 2 \
+            or all_words.shape != (len(words) + (n_bg or 0), index.d):
+        raise IndexCorrupt(f"index word list in {folder} disagrees with its manifest")
+    return Index(manifest, chunks, vectors, row_chunk, row_sentence, index, words,
+                 all_words[:len(words)], all_words[len(words):])
+
+
+def _verify(folder: Path, manifest: dict) -> None:
+    sums = manifest.get("checksums")
+    if not isinstance(sums, dict):
+        return  # an index from before checksums: the structural checks below still apply
+    for name, digest in sums.items():
+        path = folder / str(name)
+        if not path.is_file():
+            raise IndexCorrupt(f"index file {path} is missing")
+        if _sha256(path) != digest:
+            raise IndexCorrupt(f"index file {path} does not match its manifest (truncated or changed)")
 
 
 def ensure(settings: Settings, progress: bool | None = None, quiet: bool = False) -> Index:

@@ -30,6 +30,8 @@ def _excerpt(text: str, highlights, color: bool) -> str:
 
 def render(a: Answer, color: bool = False) -> str:
     lines = [a.text, ""]
+    if a.query != a.question:
+        lines.insert(0, f"(searched for: {a.query})")
     if a.refused:
         if a.hits:
             lines.append("Nearest passages:")

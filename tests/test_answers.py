@@ -1,0 +1,93 @@
+import json
+import re
+import subprocess
+import sys
+
+from bot.conversation import standalone
+from conftest import QUESTIONS, ROOT
+
+DEV = json.loads(QUESTIONS.read_text(encoding="utf-8")) if QUESTIONS.exists() else None
+
+
+def gold_cited(answer, gold):
+    return any(g in c.hit.chunk.text for c in answer.citations for g in gold)
+
+
+def test_answer_quotes_the_forecasting_sentence_with_a_citation(bot):
+    a = bot.ask("Who owns forecasting?")
+    assert not a.refused
+    assert re.search(r"“[^”]*Verkaufsprognose[^”]*” \[1\]", a.text)
+    c = a.citations[0]
+    assert "Verkaufsprognose und dem Pipeline-Management" in c.hit.chunk.text
+    for s, e in c.highlights:  # each highlighted sentence is quoted in the answer, verbatim
+        assert " ".join(c.hit.chunk.text[s:e].split()) in a.text
+    assert [int(n) for n in re.findall(r"\[(\d+)\]", a.text)] == [c.n for c in a.citations]
+
+
+def test_answer_has_no_repeated_sentences_and_keeps_german_quotes(bot):
+    a = bot.ask("Wer entwickelt Verkaufsstrategien?")
+    assert a.text.startswith("„") and "Verkaufsstrategien" in a.text
+    quotes = re.findall(r"„([^“]+)“", a.text)
+    sentences = [s for q in quotes for s in re.split(r"(?<=\.) ", q)]
+    assert len(sentences) == len(set(sentences)) <= 4
+
+
+def test_unanswerable_questions_are_refused_in_the_askers_language(bot):
+    a = bot.ask("What is the weather in Berlin today?")
+    assert a.refused and a.citations == () and a.hits
+    assert a.text == "The documents do not cover this question."
+    b = bot.ask("Welche Software kostet am wenigsten?")
+    assert b.refused and b.text == "Dazu enthalten die Dokumente keine Antwort."
+
+
+def test_development_answers_meet_the_bar(bot):
+    answerable = [bot.ask(item["q"]) for item in DEV["questions"]]
+    cited = sum(gold_cited(a, item["gold"]) for a, item in zip(answerable, DEV["questions"]))
+    assert cited >= 13 and sum(a.refused for a in answerable) <= 1
+    assert all(bot.ask(q).refused for q in DEV["unanswerable"])
+
+
+def test_development_conversations_retrieve_gold_on_last_turn(bot):
+    for conv in DEV["conversations"]:
+        history = []
+        for turn in conv["turns"]:
+            a = bot.ask(turn, history)
+            history.append(a.query)
+        assert any(g in h.chunk.text for h in a.hits[:3] for g in conv["gold"]), a.query
+
+
+def test_followup_is_rewritten_into_a_standalone_query(bot):
+    first = bot.ask("What does a sales manager do in a startup?")
+    second = bot.ask("And the sales operations manager?", [first.query])
+    assert second.query == "What does the sales operations manager do in a startup?"
+    assert gold_cited(second, ["Vertriebsoperationsleiter in einem Startup"])
+    de = standalone("Und in einer Marketingagentur?", ["Was macht ein Vertriebsleiter in einem Startup?"])
+    assert de == "Was macht ein Vertriebsleiter in einer Marketingagentur?"
+
+
+def test_standalone_question_is_not_polluted_by_earlier_turns(bot):
+    first = bot.ask("Who owns forecasting?")
+    a = bot.ask("Wer entwickelt Verkaufsstrategien?", [first.query])
+    assert a.query == a.question == "Wer entwickelt Verkaufsstrategien?"
+
+
+def test_history_is_bounded():
+    history = ["Who is responsible for CRM systems?"]
+    for _ in range(50):
+        history.append(standalone("Which other tools do they manage?", history))
+    assert len(history[-1]) <= 400
+
+
+def test_terminal_chat_piped_has_no_prompt_noise(article_settings, bot):
+    turns = "What does a sales manager do in a startup?\nAnd the sales operations manager?\n/new\n" \
+            "And the sales operations manager?\n/quit\nWho owns forecasting?\n"
+    out = subprocess.run([sys.executable, "-m", "bot", "chat", "--corpus", str(article_settings.corpus),
+                          "--index", str(article_settings.index)], input=turns, capture_output=True,
+                         text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert not out.stdout.startswith(">") and "\n> " not in out.stdout
+    blocks = out.stdout.split("(new conversation)")
+    assert "(searched for: What does the sales operations manager do in a startup?)" in blocks[0]
+    assert "searched for" not in blocks[1]  # after /new the follow-up stands alone
+    assert "[1] corpus/" in blocks[0] and "»" in blocks[0]  # sources with the highlighted sentence
+    assert out.stdout.count("[1] corpus/") == 3  # three answers; nothing after /quit
