@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .config import from_env
-from .errors import BotError
+from .errors import BotError, IndexCorrupt
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # a folder that cannot be written, a disk that is full: a message, not a traceback
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"error: {e.strerror or e}{where}", file=sys.stderr)
+        return 1
 
 
 def _run(args, settings) -> int:
@@ -102,13 +106,18 @@ def _index(args, settings) -> int:
     from . import index as index_mod
     if args.rebuild:
         with index_mod.build_lock(settings.index):
-            m = index_mod.build(settings)
+            m = index_mod.build(settings, reuse=False)
     else:
         reason = index_mod.stale_reason(settings)
         if reason is None:
-            m = index_mod.load(settings).manifest
-            print(f"Index is up to date: {m['documents']} file(s), {m['chunks']} chunks ({m['embedder']}).")
-            return 0
+            try:
+                m = index_mod.load(settings).manifest
+                print(f"Index is up to date: {m['documents']} file(s), {m['chunks']} chunks ({m['embedder']}).")
+                return 0
+            except IndexCorrupt as e:  # damaged on disk: rebuild it rather than give up
+                reason = str(e)
+        if index_mod.corpus_files(settings):  # else ensure() explains what is missing
+            print(f"Building the index ({reason}) ...", file=sys.stderr, flush=True)
         index_mod.ensure(settings, quiet=True)
         m = index_mod.load(settings).manifest
     print(f"Indexed {m['documents']} file(s), {m['chunks']} chunks, {m['rows']} vectors in "

@@ -3,7 +3,8 @@
 Two moves, tried in order:
 - An elliptical turn ("And the sales operations manager?", "Und in einer Beratung?") takes
   the place of the most similar phrase of the previous query: "What does a sales manager do
-  in a startup?" becomes "What does the sales operations manager do in a startup?".
+  in a startup?" becomes "What does the sales operations manager do in a startup?". With no
+  similar phrase it is added to the previous query: "Who handles the pipeline in a consulting firm?".
 - Any other follow-up (a pronoun such as "they", a leading "and", very few words) is
   searched together with the previous query.
 A question that stands on its own is searched as it is.
@@ -66,5 +67,7 @@ def _substitute(question: str, previous: str) -> str | None:
             if ratio > best_ratio:
                 best, best_ratio = (spans[i][0], spans[j][1]), ratio
     if best is None or best_ratio < 0.5:
-        return None
+        # Nothing to replace: the phrase adds a condition ("... in a consulting firm?").
+        stripped = previous.rstrip(" ?.!")
+        return f"{stripped} {phrase}{previous[len(stripped):].strip() or '?'}"
     return previous[:best[0]] + phrase + previous[best[1]:]

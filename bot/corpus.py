@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import os
 import re
 import sys
 from bisect import bisect_right
@@ -14,6 +15,7 @@ from .records import Chunk, Span
 
 SUFFIXES = (".txt", ".md")
 MAX_FILE_BYTES = 50 * 1024 * 1024
+PROGRESS_BYTES = 1024 * 1024  # larger files get a "reading ..." line on stderr
 
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
 # "1) Definition", "1.1 - Was ist", "2.3 - Beispiel", "3. Results"
@@ -48,12 +50,21 @@ def find_files(corpus: Path) -> list[Path]:
         if path.suffix.lower() not in SUFFIXES or any(p.startswith(".") for p in path.relative_to(corpus).parts):
             continue
         try:
+            str(path).encode("utf-8")
+        except UnicodeEncodeError:
+            # Such a name cannot be written to the index or shown reliably.
+            shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+            warn(f"skipping {shown}: its name is not valid UTF-8; rename the file")
+            continue
+        try:
             real = path.resolve()
             if not real.is_relative_to(root):
                 warn(f"skipping {path}: it links outside the corpus folder")
                 continue
             if real.is_file():
                 found.append(path)
+        except RuntimeError:  # Python 3.11 reports a symlink loop this way
+            warn(f"skipping {path}: it is a symlink loop")
         except OSError as e:
             warn(f"skipping {path}: {e.strerror or e}")
     return found
@@ -84,19 +95,25 @@ def load(corpus: Path) -> list[Document]:
     for path in find_files(corpus):
         source = (Path(corpus.name) / path.relative_to(corpus)).as_posix()
         try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                warn(f"skipping {source}: larger than {MAX_FILE_BYTES // 2**20} MB")
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:  # decided before reading: the file never enters memory
+                warn(f"skipping {source}: larger than {MAX_FILE_BYTES // 2**20} MB; split it into smaller files")
                 continue
+            if size >= PROGRESS_BYTES:
+                print(f"reading {source} ({size / 2**20:.1f} MB) ...", file=sys.stderr, flush=True)
             data = path.read_bytes()
         except OSError as e:
             warn(f"skipping {source}: {e.strerror or e}")
             continue
+        sha = hashlib.sha256(data).hexdigest()
         text = decode(data)
+        del data
         if text is None:
             warn(f"skipping {source}: it is not a text file")
             continue
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-        docs.append(Document(path, source, text, hashlib.sha256(data).hexdigest()))
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        docs.append(Document(path, source, text, sha))
     return docs
 
 
@@ -152,24 +169,42 @@ def paragraphs(text: str, markdown: bool = False) -> list[tuple[str, Span]]:
         offsets.append(offsets[-1] + len(line) + 1)
     result: list[tuple[str, Span]] = []
     section, block = "", []
+    # Plain text: blocks of short title-like lines, not yet known to be headings or text.
+    pending: list[list[int]] = []
 
-    def flush():
-        nonlocal section
-        # Plain text: short title lines that open a block are headings when what follows
-        # is a long paragraph line or more title lines (not the start of wrapped text).
-        while block and not markdown and _title_like(lines[block[0]]):
-            rest = block[1:]
-            if rest and not (len(lines[rest[0]]) > 120 or all(_title_like(lines[i]) for i in rest)):
-                break
-            section = lines[block.pop(0)].strip()
-        if not block:
-            return
+    def emit(group: list[int]):
         # Hard-wrapped text: the block is one paragraph; long lines: each line is one.
-        groups = [block[:]] if max(len(lines[i]) for i in block) <= 120 else [[i] for i in block]
+        groups = [group] if max(len(lines[i]) for i in group) <= 120 else [[i] for i in group]
         for g in groups:
             span = _strip(text, offsets[g[0]], offsets[g[-1]] + len(lines[g[-1]]))
             if span[0] < span[1]:
                 result.append((section, span))
+
+    def settle(as_headings: bool):
+        nonlocal section
+        # Title lines above text or a heading are headings; with nothing after them they
+        # are the text itself (a short note, a list), which must not be lost.
+        if pending and as_headings:
+            section = lines[pending[-1][-1]].strip()
+        else:
+            for group in pending:
+                emit(group)
+        pending.clear()
+
+    def flush():
+        nonlocal section
+        if not block:
+            return
+        if not markdown:
+            if all(_title_like(lines[i]) for i in block):
+                pending.append(block[:])
+                block.clear()
+                return
+            settle(as_headings=True)
+            # A title line opening a block is a heading when a long paragraph line follows.
+            if _title_like(lines[block[0]]) and len(lines[block[1]]) > 120:
+                section = lines[block.pop(0)].strip()
+        emit(block)
         block.clear()
 
     in_fence = False
@@ -184,17 +219,19 @@ def paragraphs(text: str, markdown: bool = False) -> list[tuple[str, Span]]:
         head = None if in_fence or fence else _heading(line)
         if head is not None:
             flush()
+            settle(as_headings=True)
             section = head
             continue
         block.append(i)
     flush()
+    settle(as_headings=False)
     return result
 
 
 def chunk_document(doc: Document, max_chars: int, first_id: int = 0) -> list[Chunk]:
     """Chunks of one document: paragraphs, long ones split on sentence boundaries, duplicates dropped."""
     text = doc.text
-    line_starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+    line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
     chunks: list[Chunk] = []
     seen: set[str] = set()
     for section, (start, end) in paragraphs(text, markdown=doc.source.lower().endswith(".md")):

@@ -29,7 +29,7 @@ from .errors import BotError, CorpusError, IndexCorrupt
 from .records import Chunk
 
 FORMAT = 1
-CHUNKER = 2  # bump when chunking rules change: old indexes are rebuilt
+CHUNKER = 3  # bump when chunking rules change: old indexes are rebuilt
 FILES = ("faiss.index", "chunks.jsonl", "words.json", "words.npy", "manifest.json")
 
 
@@ -171,8 +171,11 @@ def _clean_leftovers(index_dir: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def build(settings: Settings, progress: bool | None = None) -> dict:
-    """Build the index from the corpus and swap it in atomically. Returns the manifest."""
+def build(settings: Settings, progress: bool | None = None, reuse: bool = True) -> dict:
+    """Build the index from the corpus and swap it in atomically. Returns the manifest.
+
+    With reuse, vectors of passages and words that the current index already holds are
+    taken from it (same embedder only), so adding a document embeds just that document."""
     from . import embedders
     started = time.perf_counter()
     docs = corpus_mod.load(settings.corpus)
@@ -182,13 +185,14 @@ def build(settings: Settings, progress: bool | None = None) -> dict:
     if not chunks:
         raise CorpusError(f"the files in {settings.corpus}/ contain no text to index")
     embedder = embedders.get(settings.embedder, settings.model)
+    known_passages, known_words = _previous_vectors(settings, embedder.id) if reuse else ({}, {})
     texts, _, _ = row_layout(chunks)
-    vectors = _embed(embedder, texts, progress)
+    vectors = _embed(embedder, texts, progress, known=known_passages)
 
     from . import refusal
     words = refusal.vocabulary(c.text for c in chunks)
-    word_vectors = _embed(embedder, words, progress, queries=True) if words else np.zeros((0, embedder.dim), np.float32)
-    background = refusal.background_vectors(embedder)
+    word_vectors = _embed(embedder, words, progress, queries=True, known=known_words)
+    background = refusal.background_vectors(embedder, known=known_words)
 
     import faiss
     index = faiss.IndexFlatIP(embedder.dim)
@@ -239,13 +243,48 @@ def build(settings: Settings, progress: bool | None = None) -> dict:
     return manifest
 
 
-def _embed(embedder, texts: list[str], progress: bool | None, queries: bool = False) -> np.ndarray:
+def _previous_vectors(settings: Settings, embedder_id: str) -> tuple[dict, dict]:
+    """Vectors of the current index by text, so a rebuild embeds only what is new."""
+    try:
+        old = load(settings)
+    except (BotError, OSError):
+        return {}, {}
+    if old.manifest.get("embedder") != embedder_id:
+        return {}, {}
+    texts, _, _ = row_layout(old.chunks)
+    passages = dict(zip(texts, old.vectors))
+    words = dict(zip(old.words, old.word_vectors))
+    from . import refusal
+    if (old.manifest.get("chunking") or {}).get("background") == refusal.background_digest():
+        words.update(zip(refusal.background_words(), old.background_vectors))
+    return passages, words
+
+
+def _embed(embedder, texts: list[str], progress: bool | None, queries: bool = False,
+           known: dict | None = None) -> np.ndarray:
+    """Vectors for texts, taking those in known as they are and embedding the rest."""
+    vectors = np.empty((len(texts), embedder.dim), np.float32)
+    todo = []
+    for i, t in enumerate(texts):
+        if known and t in known:
+            vectors[i] = known[t]
+        else:
+            todo.append(i)
+    if len(todo) == len(texts):
+        return _encode(embedder, texts, progress, queries)  # no second copy of a large corpus
+    if todo:
+        vectors[todo] = _encode(embedder, [texts[i] for i in todo], progress, queries)
+    return vectors
+
+
+def _encode(embedder, texts: list[str], progress: bool | None, queries: bool) -> np.ndarray:
     batch = 32
-    show = progress if progress is not None else len(texts) > 256
+    show = progress if progress is not None else len(texts) > 1000
     bar = None
     if show:
         from tqdm import tqdm
-        bar = tqdm(total=len(texts), unit="text", desc="embedding", file=sys.stderr)
+        bar = tqdm(total=len(texts), unit="text", desc="embedding words" if queries else "embedding passages",
+                   file=sys.stderr)
     encode = embedder.queries if queries else embedder.passages
     # Filled in place: a large corpus needs one copy of its vectors, not two.
     vectors = np.empty((len(texts), embedder.dim), np.float32)
@@ -323,7 +362,7 @@ def load(settings: Settings) -> Index:
 def _verify(folder: Path, manifest: dict) -> None:
     sums = manifest.get("checksums")
     if not isinstance(sums, dict):
-        return  # an index from before checksums: the structural checks below still apply
+        raise IndexCorrupt(f"index manifest in {folder} has no checksums")
     for name, digest in sums.items():
         path = folder / str(name)
         if not path.is_file():

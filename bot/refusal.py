@@ -115,13 +115,17 @@ def background_digest() -> str:
 _background: dict[str, np.ndarray] = {}
 
 
-def background_vectors(embedder) -> np.ndarray:
-    """Vectors of the background vocabulary, computed once per embedder and process."""
+def background_vectors(embedder, known: dict | None = None) -> np.ndarray:
+    """Vectors of the background vocabulary, computed once per embedder and process
+    (known: vectors by word, e.g. from the previous index, taken as they are)."""
     with _cache_lock:
         cached = _background.get(embedder.id)
     if cached is None:
         words = background_words()
-        cached = np.vstack([embedder.queries(words[i:i + 64]) for i in range(0, len(words), 64)])
+        if known and all(w in known for w in words):
+            cached = np.stack([known[w] for w in words]).astype(np.float32)
+        else:
+            cached = np.vstack([embedder.queries(words[i:i + 64]) for i in range(0, len(words), 64)])
         with _cache_lock:
             _background[embedder.id] = cached
     return cached

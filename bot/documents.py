@@ -1,0 +1,81 @@
+"""Adding documents to the corpus folder from an upload: safe names, text only, bounded size."""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import unicodedata
+from pathlib import Path
+
+from .config import Settings
+from .corpus import decode
+from .errors import UploadError
+
+SUFFIXES = (".txt", ".md")
+MAX_NAME_CHARS = 120
+# Letters (any script), digits, space and a few harmless marks; must start with a letter or digit,
+# which also rules out hidden files, "..", and anything with a slash or backslash in it.
+_SAFE_NAME = re.compile(r"[^\W_][\w .()+-]*")
+
+
+def check_name(name: str) -> str:
+    """The file name as it will be saved (NFC), or UploadError saying what is wrong with it."""
+    if not isinstance(name, str) or not name.strip():
+        raise UploadError("the file has no name: give it a name ending in .txt or .md")
+    name = unicodedata.normalize("NFC", name.strip())
+    shown = name if len(name) <= 60 else name[:57] + "..."
+    if "/" in name or "\\" in name or "\x00" in name:
+        raise UploadError(f"{shown!r} is a path, not a file name: upload the file itself")
+    if len(name) > MAX_NAME_CHARS:
+        raise UploadError(f"{shown!r} is a longer name than {MAX_NAME_CHARS} characters: rename the file")
+    if Path(name).suffix.lower() not in SUFFIXES:
+        raise UploadError(f"{shown!r} is not a .txt or .md file: only plain text and Markdown can be added")
+    if not _SAFE_NAME.fullmatch(name) or ".." in name:
+        raise UploadError(f"{shown!r} is not a safe file name: use letters, digits, spaces, '-', '_' and '.' only")
+    return name
+
+
+def save(settings: Settings, name: str, data: bytes, replace: bool = False) -> Path:
+    """Write one uploaded document into settings.corpus and return its path.
+
+    Refuses unsafe names, other types, files over settings.max_upload_bytes, binary content,
+    and an existing file of the same name unless replace is True.
+    """
+    name = check_name(name)
+    if len(data) > settings.max_upload_bytes:
+        raise UploadError(f"{name} is {len(data):,} bytes, over the {settings.max_upload_bytes:,}-byte limit: "
+                          "split it into smaller files")
+    text = decode(data)
+    if text is None:
+        raise UploadError(f"{name} is not a text file: save it as plain text (.txt) or Markdown (.md)")
+    if not text.strip():
+        raise UploadError(f"{name} is empty: there is nothing to index in it")
+    folder = settings.corpus
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    if not target.resolve().parent == folder.resolve():  # belt and braces after check_name
+        raise UploadError(f"{name!r} would land outside {folder}/: rename the file")
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        raise UploadError(f"{folder / name} exists and is not a regular file: remove it first")
+    if target.exists() and not replace:
+        raise UploadError(f"{folder / name} already exists: rename the upload or choose to replace the file")
+    # Written under a hidden temporary name (the indexer skips dot files), then moved into place,
+    # so the indexer never sees half a file; link() refuses to clobber a file that appeared meanwhile.
+    fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if replace:
+            os.replace(tmp, target)
+        else:
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                raise UploadError(f"{folder / name} already exists: rename the upload or choose to replace "
+                                  "the file") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target

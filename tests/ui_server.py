@@ -1,0 +1,34 @@
+"""Starting the real Gradio server on a free loopback port, over a private copy of the test corpus."""
+import shutil
+import socket
+from pathlib import Path
+
+from bot import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def copy_settings(base: Settings, folder: Path) -> Settings:
+    """A copy of base's corpus and already-built index in folder, so uploads do not touch other tests.
+
+    copy2 keeps modification times, so the copied index is up to date and loads without a rebuild.
+    """
+    shutil.copytree(base.corpus, folder / "corpus", copy_function=shutil.copy2)
+    if base.index.is_dir():
+        shutil.copytree(base.index, folder / "index", copy_function=shutil.copy2)
+    return Settings(corpus=folder / "corpus", index=folder / "index", feedback=folder / "feedback.jsonl")
+
+
+def start(settings: Settings, ready_timeout: float = 180):
+    """(url, demo, engine) for a server running in this process; call demo.close() when done."""
+    from bot.ui import serve
+    port = free_port()
+    demo, engine = serve(settings, host="127.0.0.1", port=port, block=False)
+    if not engine.ready.wait(ready_timeout) or engine.bot is None:
+        demo.close()
+        raise RuntimeError(f"the index did not come up: {engine.error}")
+    return f"http://127.0.0.1:{port}/", demo, engine
