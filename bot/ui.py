@@ -281,12 +281,16 @@ def build(engine: Engine):
                 notes.append(f"The index now has {m['documents']} documents, {m['chunks']} passages.")
         return status_html(engine), html.escape(" ".join(notes) or "No file was uploaded.")
 
-    def api_ask(question: str) -> dict:
-        """Answer one question from the documents; returns the JSON object of the CLI contract."""
+    def api_ask(question: str, history: list[str] | None = None) -> dict:
+        """Answer one question from the documents; returns the JSON object of the CLI contract.
+
+        history: the "query" values of earlier turns of the same conversation, oldest first."""
         if not engine.ready.wait(API_WAIT_SECONDS) or engine.bot is None:
             raise gr.Error(engine.error or STILL_INDEXING)
+        if not isinstance(history, (list, type(None))) or not all(isinstance(h, str) for h in history or ()):
+            raise gr.Error("history must be a list of strings: the query of each earlier turn")
         try:
-            return engine.ask(question).to_dict()
+            return engine.ask(question, history or ()).to_dict()
         except BotError as e:
             raise gr.Error(str(e)) from None
 
