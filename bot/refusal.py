@@ -69,16 +69,18 @@ _cache_lock = threading.Lock()
 
 def word_vectors(embedder, words: list[str]) -> np.ndarray:
     """Query-side vectors of single words, cached per embedder (questions repeat words)."""
-    missing = [w for w in words if (embedder.id, w) not in _word_cache]
+    if not words:
+        return np.zeros((0, embedder.dim), np.float32)
+    with _cache_lock:
+        found = {w: _word_cache.get((embedder.id, w)) for w in words}
+    missing = [w for w, v in found.items() if v is None]
     if missing:
-        vectors = embedder.queries(missing)
+        found.update(zip(missing, embedder.queries(missing)))
         with _cache_lock:
             if len(_word_cache) > 100_000:
                 _word_cache.clear()
-            _word_cache.update({(embedder.id, w): v for w, v in zip(missing, vectors)})
-    if not words:
-        return np.zeros((0, embedder.dim), np.float32)
-    return np.stack([_word_cache[(embedder.id, w)] for w in words])
+            _word_cache.update({(embedder.id, w): found[w] for w in missing})
+    return np.stack([found[w] for w in words])
 
 
 def support(index, embedder, query: str) -> float:

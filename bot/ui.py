@@ -88,6 +88,8 @@ def sources_html(answer: dict | None) -> str:
     if not answer:
         return '<div class="src-empty">Sources appear here: each [n] in an answer with the passage it quotes.</div>'
     head = f'<div class="src-head">Sources for “{html.escape(answer["question"])}”</div>'
+    if answer.get("query") and answer["query"] != answer["question"]:
+        head += f'<div class="src-meta">searched for: {html.escape(answer["query"])}</div>'
     if answer["refused"]:
         note = ('<div class="src-note">The documents do not answer this. The nearest passages are below; '
                 'they may still help.</div>')
@@ -97,11 +99,15 @@ def sources_html(answer: dict | None) -> str:
     return f'<div class="sources">{head}{cards}</div>'
 
 
-NOT_COVERED = "No answer in the documents: the nearest passages are in the sources panel."
+NOT_COVERED = {
+    "en": "No answer in the documents: the nearest passages are in the sources panel.",
+    "de": "Keine Antwort in den Dokumenten: die nächstgelegenen Textstellen stehen bei den Quellen.",
+}
 
 
 def answer_html(answer: dict) -> str:
-    note = f"<br><em>{html.escape(NOT_COVERED)}</em>" if answer["refused"] else ""
+    from .language import detect
+    note = f"<br><em>{html.escape(NOT_COVERED[detect(answer['question'])])}</em>" if answer["refused"] else ""
     return html.escape(answer["answer"]) + note
 
 
@@ -140,7 +146,6 @@ class Engine:
         self.bot = None
         self.error: str | None = None
         self.ready = threading.Event()
-        self._ask_lock = threading.Lock()  # the embedder is not documented as thread-safe
         self._build_lock = threading.Lock()
 
     def start(self) -> "Engine":
@@ -174,8 +179,8 @@ class Engine:
                 self.error = str(e)
 
     def ask(self, question: str, history=()):
-        with self._ask_lock:
-            return self.bot.ask(question, history)
+        # Chatbot.ask is safe from several threads: the embedders and caches lock themselves.
+        return self.bot.ask(question, history)
 
 
 # --- the app -----------------------------------------------------------------------------------------

@@ -62,6 +62,7 @@ def open_page(browser, server):
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.goto(server[0])
         page.wait_for_selector("#app-status:has-text('Knows')", timeout=30_000)
+        page.wait_for_selector("#question textarea", timeout=30_000)
         return page
 
     yield open_
@@ -163,6 +164,7 @@ def test_time_to_first_streamed_text(open_page):
     page = open_page(1280, 900)
     latencies = []
     for q in LATENCY_QUESTIONS:
+        page.wait_for_selector("#question textarea")
         page.evaluate("""([sel]) => {
             const chat = document.querySelector('#chat');
             const before = document.querySelectorAll(sel).length;
