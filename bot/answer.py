@@ -82,4 +82,5 @@ def _inert_markers(sentence: str) -> str:
 
 
 def markers(text: str) -> list[int]:
+    """The [n] citation markers of an answer, in order."""
     return [int(m) for m in re.findall(r"\[(\d+)\]", text)]

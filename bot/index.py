@@ -399,6 +399,3 @@ def _version() -> str:
         return metadata.version("bot")
     except metadata.PackageNotFoundError:
         return "dev"
-
-
-__all__ = ["Index", "build", "load", "ensure", "stale_reason", "BotError"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 
 _EN = set("the a an is are was were what who whom which how why when where does do did can could would should "
-          "of in on for to with and or about this that they their there it its be has have manager sales role "
-          "team".split())
+          "of in on for to with and or about this that they their there it its be has have "
+          "you your we our".split())
 _DE = set("der die das den dem des ein eine einer einen ist sind war wer wie was welche welcher welches warum wann "
           "wo macht machen und oder für mit von zu im in auf über dieser diese es sie er wird werden kann "
           "können soll gibt".split())

@@ -240,10 +240,10 @@ def build(engine: Engine):
 
     def respond(message, messages, session):
         first = True
-        for messages, answer, session in chat_turn(engine, message, messages, session):
+        for shown, answer, state in chat_turn(engine, message, messages, session):
             panel = sources_html(answer) if first and answer else gr.update()
             first = False
-            yield "", messages, panel, session
+            yield "", shown, panel, state
 
     def new_conversation():
         return [], sources_html(None), _new_session(), ""
