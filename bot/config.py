@@ -9,6 +9,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Model loading bars and warnings from transformers are noise on a user's terminal.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 # Our matrix products are tiny; OpenBLAS worker threads only spin against the E5 engine's own
 # threads. Measured on 2 cores: query embedding median 33 -> 18 ms, p95 125 -> 25 ms.
 # (Takes effect when bot is imported before numpy, as in `python -m bot`.)
