@@ -13,7 +13,7 @@ from .records import Citation, Hit
 
 MAX_SENTENCES = 3
 # A further sentence joins only when it matches nearly as well as the best one.
-JOIN_MARGIN = 0.015
+JOIN_MARGIN = 0.01
 REFUSALS = {
     "en": "The documents do not cover this question.",
     "de": "Dazu enthalten die Dokumente keine Antwort.",
