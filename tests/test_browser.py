@@ -109,7 +109,9 @@ def test_desktop_answer_shows_cited_excerpt_and_takes_a_vote(open_page, server):
 
     page.locator('#chat button[aria-label="Like"]').last.click()
     deadline = time.monotonic() + 10
-    while not settings.feedback.exists() and time.monotonic() < deadline:
+    # The vote is written by the server thread: wait for a whole line, not just the file.
+    while not (settings.feedback.exists() and settings.feedback.read_text(encoding="utf-8").endswith("\n")) \
+            and time.monotonic() < deadline:
         time.sleep(0.1)
     votes = [json.loads(x) for x in settings.feedback.read_text(encoding="utf-8").splitlines()]
     assert votes[-1]["vote"] == "up" and votes[-1]["question"] == "Who owns forecasting?"
