@@ -32,6 +32,7 @@ CLEAR_GAP = 0.05
 MIN_CHUNKS_FOR_GAP = 8
 TYPICAL_GAP = 0.03
 VOCABULARY_LIMIT = 20_000
+MAX_QUESTION_WORDS = 24
 
 DATA = Path(__file__).parent / "data"
 _TOKEN = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
@@ -85,7 +86,7 @@ def word_vectors(embedder, words: list[str]) -> np.ndarray:
 
 def support(index, embedder, query: str) -> float:
     """How well the corpus, rather than generic text, covers the question's weakest word."""
-    words = content_words(query)
+    words = content_words(query)[:MAX_QUESTION_WORDS]  # bounds the cost of a very long question
     if not words or not len(index.word_vectors) or not len(index.background_vectors):
         return 0.0
     w = word_vectors(embedder, words)
