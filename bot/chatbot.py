@@ -30,19 +30,27 @@ def clean_question(text: str, limit: int) -> str:
 class Chatbot:
     """Answers questions from the documents in settings.corpus, building the index when needed."""
 
-    def __init__(self, settings: Settings | None = None, progress: bool | None = None, quiet: bool = False):
+    def __init__(self, settings: Settings | None = None, progress: bool | None = None, quiet: bool = False,
+                 on_progress=None):
         self.settings = settings or from_env()
         self._lock = threading.Lock()
-        self.index = index_mod.ensure(self.settings, progress=progress, quiet=quiet)
+        self.index = index_mod.ensure(self.settings, progress=progress, quiet=quiet, on_progress=on_progress)
         self.embedder = embedders.get(self.settings.embedder, self.settings.model)
 
-    def refresh(self, progress: bool | None = None, quiet: bool = False) -> bool:
+    def refresh(self, progress: bool | None = None, quiet: bool = False, on_progress=None) -> bool:
         """Rebuild and reload the index if the corpus changed; True if it did."""
         with self._lock:
             if index_mod.stale_reason(self.settings) is None:
                 return False
-            self.index = index_mod.ensure(self.settings, progress=progress, quiet=quiet)
+            self.index = index_mod.ensure(self.settings, progress=progress, quiet=quiet, on_progress=on_progress)
             return True
+
+    def gloss(self, text: str) -> dict[str, list[str]]:
+        """English glosses of the German words in text, from the corpus's dictionary lexicon:
+        {word: ["forecast", "prognosis", ...]}; a compound also maps to its parts' glosses
+        ("Verkaufsprognose": ["sales (Verkauf) + forecast (Prognose)", ...]). Empty when the
+        index has no lexicon (the dictionary is not installed)."""
+        return {}  # filled in by the dictionary lexicon (issue 9)
 
     def ask(self, question: str, history: Sequence[str] = (), top_k: int | None = None) -> Answer:
         """Answer one turn; history holds the standalone queries of earlier turns, oldest first."""

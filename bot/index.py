@@ -26,7 +26,7 @@ import numpy as np
 from . import corpus as corpus_mod
 from .config import Settings
 from .errors import BotError, CorpusError, IndexCorrupt
-from .records import Chunk
+from .records import BuildProgress, Chunk
 
 FORMAT = 1
 CHUNKER = 3  # bump when chunking rules change: old indexes are rebuilt
@@ -168,13 +168,17 @@ def _clean_leftovers(index_dir: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def build(settings: Settings, progress: bool | None = None, reuse: bool = True) -> dict:
+def build(settings: Settings, progress: bool | None = None, reuse: bool = True, on_progress=None) -> dict:
     """Build the index from the corpus and swap it in atomically. Returns the manifest.
 
     With reuse, vectors of passages and words that the current index already holds are
-    taken from it (same embedder only), so adding a document embeds just that document."""
+    taken from it (same embedder only), so adding a document embeds just that document.
+    on_progress, if given, is called with a records.BuildProgress as the build goes on."""
     from . import embedders
     started = time.perf_counter()
+    report = on_progress or (lambda p: None)
+    n_files = len(corpus_mod.find_files(settings.corpus))
+    report(BuildProgress("reading", 0, n_files, 0, 0))
     docs = corpus_mod.load(settings.corpus)
     if not docs:
         raise CorpusError(f"no readable .txt or .md files in {settings.corpus}/: put your documents there")
@@ -183,8 +187,17 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True) 
         raise CorpusError(f"the files in {settings.corpus}/ contain no text to index")
     embedder = embedders.get(settings.embedder, settings.model)
     known_passages, known_words = _previous_vectors(settings, embedder.id) if reuse else ({}, {})
-    texts, _, _ = row_layout(chunks)
-    vectors = _embed(embedder, texts, progress, known=known_passages)
+    texts, row_chunk, _ = row_layout(chunks)
+    report(BuildProgress("embedding", n_files, n_files, 0, len(chunks)))
+    t_embed = time.perf_counter()
+
+    def embedded(rows_done: int) -> None:
+        done = int(row_chunk[rows_done - 1]) + 1 if rows_done else 0
+        elapsed = time.perf_counter() - t_embed
+        left = elapsed / rows_done * (len(texts) - rows_done) if rows_done and elapsed > 0.5 else None
+        report(BuildProgress("embedding", n_files, n_files, done, len(chunks), left))
+
+    vectors = _embed(embedder, texts, progress, known=known_passages, on_rows=embedded)
 
     from . import refusal
     words = refusal.vocabulary(c.text for c in chunks)
@@ -237,6 +250,7 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True) 
         _swap_in(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    report(BuildProgress("done", n_files, n_files, len(chunks), len(chunks), 0.0))
     return manifest
 
 
@@ -258,7 +272,7 @@ def _previous_vectors(settings: Settings, embedder_id: str) -> tuple[dict, dict]
 
 
 def _embed(embedder, texts: list[str], progress: bool | None, queries: bool = False,
-           known: dict | None = None) -> np.ndarray:
+           known: dict | None = None, on_rows=None) -> np.ndarray:
     """Vectors for texts, taking those in known as they are and embedding the rest."""
     vectors = np.empty((len(texts), embedder.dim), np.float32)
     todo = []
@@ -268,13 +282,16 @@ def _embed(embedder, texts: list[str], progress: bool | None, queries: bool = Fa
         else:
             todo.append(i)
     if len(todo) == len(texts):
-        return _encode(embedder, texts, progress, queries)  # no second copy of a large corpus
+        return _encode(embedder, texts, progress, queries, on_rows)  # no second copy of a large corpus
     if todo:
-        vectors[todo] = _encode(embedder, [texts[i] for i in todo], progress, queries)
+        # Progress counts rows of texts; the reused ones come first in this estimate.
+        base = len(texts) - len(todo)
+        vectors[todo] = _encode(embedder, [texts[i] for i in todo], progress, queries,
+                                (lambda n: on_rows(base + n)) if on_rows else None)
     return vectors
 
 
-def _encode(embedder, texts: list[str], progress: bool | None, queries: bool) -> np.ndarray:
+def _encode(embedder, texts: list[str], progress: bool | None, queries: bool, on_rows=None) -> np.ndarray:
     batch = 32
     show = progress if progress is not None else len(texts) > 1000
     bar = None
@@ -290,6 +307,8 @@ def _encode(embedder, texts: list[str], progress: bool | None, queries: bool) ->
         vectors[i:i + len(part)] = part
         if bar:
             bar.update(len(part))
+        if on_rows:
+            on_rows(i + len(part))
     if bar:
         bar.close()
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -368,7 +387,7 @@ def _verify(folder: Path, manifest: dict) -> None:
             raise IndexCorrupt(f"index file {path} does not match its manifest (truncated or changed)")
 
 
-def ensure(settings: Settings, progress: bool | None = None, quiet: bool = False) -> Index:
+def ensure(settings: Settings, progress: bool | None = None, quiet: bool = False, on_progress=None) -> Index:
     """The up-to-date index: built or rebuilt first when missing, stale or damaged."""
     say = (lambda m: None) if quiet else log
     reason = stale_reason(settings)
@@ -388,7 +407,7 @@ def ensure(settings: Settings, progress: bool | None = None, quiet: bool = False
             except IndexCorrupt:
                 pass
         say(f"Building the index ({reason}) ...")
-        m = build(settings, progress)
+        m = build(settings, progress, on_progress=on_progress)
         say(f"Indexed {m['documents']} file(s), {m['chunks']} chunks in {m['build_seconds']:.1f} s "
             f"with {m['embedder']}.")
     return load(settings)

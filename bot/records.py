@@ -13,10 +13,24 @@ class Chunk:
     id: int
     source: str  # path relative to the corpus folder's parent, e.g. "corpus/x.txt"
     section: str
-    start_line: int  # 1-based, inclusive
-    end_line: int
+    start_line: int | None  # 1-based, inclusive; None for formats without lines (PDF, DOCX, HTML)
+    end_line: int | None
     text: str
     sentences: tuple[Span, ...]  # spans of the sentences inside text
+    page: int | None = None  # 1-based page of a PDF, else None
+    page_label: str | None = None  # the printed page label when the PDF has one
+
+    @property
+    def location(self) -> str:
+        """Where the passage stands, for people: "p. 2", "lines 12-14", "line 3"."""
+        if self.page is not None:
+            label = self.page_label if self.page_label and self.page_label != str(self.page) else None
+            return f"p. {self.page}" + (f" (printed {label})" if label else "")
+        if self.start_line is None:
+            return ""
+        if self.start_line == self.end_line:
+            return f"line {self.start_line}"
+        return f"lines {self.start_line}-{self.end_line}"
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -60,7 +74,8 @@ class Answer:
         def where(hit: Hit) -> dict:
             c = hit.chunk
             return {"source": c.source, "section": c.section, "start_line": c.start_line,
-                    "end_line": c.end_line, "text": c.text, "score": round(hit.score, 4)}
+                    "end_line": c.end_line, "page": c.page, "location": c.location, "text": c.text,
+                    "score": round(hit.score, 4)}
 
         return {
             "question": self.question,
@@ -72,3 +87,15 @@ class Answer:
             "passages": [{"rank": i, **where(h)} for i, h in enumerate(self.hits, 1)],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
+
+
+@dataclass(frozen=True)
+class BuildProgress:
+    """Where an index build stands, for progress bars in the terminal and the browser."""
+
+    stage: str  # "reading", "embedding", "saving", "done"
+    files_done: int
+    files_total: int
+    chunks_done: int
+    chunks_total: int
+    seconds_left: float | None = None  # None until there is enough to estimate from
