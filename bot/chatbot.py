@@ -63,9 +63,9 @@ class Chatbot:
         qvec = self.embedder.queries([query])[0]
         hits = retrieval.retrieve(index, qvec, max(k, 3))
         t1 = time.perf_counter()
-        refused = refusal.should_refuse(index, self.embedder, query, retrieval.chunk_scores(index, qvec))
-        t2 = time.perf_counter()
         lang = language.detect(question)
+        refused = refusal.should_refuse(index.calibration, language.detect(query), hits)
+        t2 = time.perf_counter()
         if refused:
             text, citations = answer_mod.refusal(lang), ()
         else:

@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("file", type=Path, metavar="FILE")
     s.add_argument("--json", action="store_true")
     s.add_argument("--top-k", type=int, default=5)
+    s.add_argument("--split", choices=["dev", "held-out"], help="only the questions of this half")
+    s.add_argument("--only", metavar="NAME", help="only the questions of this named corpus")
+    s.add_argument("--quiet", action="store_true", help="no list of misses")
     s = sub.add_parser("bench", parents=[common], help="index build time, query latency and start-up time")
     s.add_argument("file", type=Path, nargs="?", metavar="FILE", help="questions file for the latency runs")
     s.add_argument("--repeat", type=int, default=5, help="rounds over the questions (default: 5)")
@@ -72,6 +75,12 @@ def _run(args, settings) -> int:
         from .bench import bench
         return bench(settings, args.file, args.repeat)
 
+    if args.command == "eval":
+        from .evaluation import evaluate_file, report
+        result = evaluate_file(settings, args.file, top_k=args.top_k, split=args.split, only=args.only)
+        print(json.dumps(result, ensure_ascii=False, indent=1) if args.json else report(result, not args.quiet))
+        return 0
+
     from .chatbot import Chatbot
     bot = Chatbot(settings)
     if args.command == "ask":
@@ -94,11 +103,6 @@ def _run(args, settings) -> int:
     if args.command == "chat":
         from .terminal import chat
         return chat(bot)
-    if args.command == "eval":
-        from .evaluation import evaluate, report
-        result = evaluate(bot, args.file, top_k=args.top_k)
-        print(json.dumps(result, ensure_ascii=False, indent=1) if args.json else report(result))
-        return 0
     raise AssertionError(args.command)
 
 

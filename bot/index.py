@@ -1,8 +1,18 @@
-"""The index on disk: a folder of plain files (faiss.index, chunks.jsonl, words.json, words.npy, manifest.json).
+"""The index on disk: a folder of plain files, validated on load and swapped in atomically.
 
-Rows of the FAISS index: for each chunk, one row for the whole chunk, then one row per
-sentence when it has more than one. Builds go to a temporary folder that is swapped in
-atomically under a lock, so a killed build never leaves a half-written index.
+- faiss.index: one row per chunk, then one row per sentence of a chunk with several. It is
+  the only copy of the vectors: memory-mapped, exact inner product (flat) or, past
+  HNSW_MIN_ROWS rows, an HNSW graph; scoring reads the rows of the candidate chunks back.
+- rows.npy: per row, its chunk position and sentence number (-1 for the whole chunk).
+- chunks.jsonl + chunk_offsets.npy: the chunks, one JSON line each, read on demand.
+- calibration.json: this corpus's refusal calibration (see refusal.py).
+- manifest.json: embedder, dimension, chunking settings, corpus files with their hashes,
+  and size, modification time and SHA-256 of every other file.
+
+Start-up compares sizes and modification times only; the hashes are checked after each
+build, when a file's time changed, and on demand (`python -m bot index --verify`). Builds go
+to a temporary folder that is swapped in under a lock, so a killed build never leaves a
+half-written index.
 """
 from __future__ import annotations
 
@@ -10,6 +20,7 @@ import ctypes
 import fcntl
 import hashlib
 import json
+import mmap
 import os
 import shutil
 import sys
@@ -28,9 +39,13 @@ from .config import Settings
 from .errors import BotError, CorpusError, IndexCorrupt
 from .records import BuildProgress, Chunk
 
-FORMAT = 1
+FORMAT = 2
 CHUNKER = 3  # bump when chunking rules change: old indexes are rebuilt
-FILES = ("faiss.index", "chunks.jsonl", "words.json", "words.npy", "manifest.json")
+FILES = ("faiss.index", "rows.npy", "chunks.jsonl", "chunk_offsets.npy", "calibration.json", "manifest.json")
+# Exact search up to here; an HNSW graph above (see README, "Scale"): flat search over
+# 300k rows takes about 30 ms on 2 cores, HNSW stays near 1 ms at 1M rows.
+HNSW_MIN_ROWS = 300_000
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
 
 
 def log(message: str) -> None:
@@ -46,43 +61,111 @@ def embedder_id(settings: Settings) -> str:
 
 
 def chunking(settings: Settings) -> dict:
-    from . import refusal
-    return {"chunker": CHUNKER, "max_chars": settings.max_chars, "background": refusal.background_digest()}
+    return {"chunker": CHUNKER, "max_chars": settings.max_chars}
+
+
+class ChunkList:
+    """The chunks of an index, parsed from chunks.jsonl only when asked for (start-up stays
+    fast for large corpora). Behaves like a read-only list."""
+
+    def __init__(self, path: Path, offsets: np.ndarray):
+        self._offsets = offsets
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            self._data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        self._cache: dict[int, Chunk] = {}
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, pos):
+        if isinstance(pos, slice):
+            return [self[i] for i in range(*pos.indices(len(self)))]
+        pos = int(pos)
+        if pos < 0:
+            pos += len(self)
+        if not 0 <= pos < len(self):
+            raise IndexError(pos)
+        chunk = self._cache.get(pos)
+        if chunk is None:
+            line = self._data[int(self._offsets[pos]):int(self._offsets[pos + 1])]
+            try:
+                chunk = Chunk.from_json(json.loads(line))
+            except (ValueError, TypeError, KeyError) as e:
+                raise IndexCorrupt(f"index chunk {pos} is unreadable ({type(e).__name__}): rebuild with "
+                                   "`python -m bot index --rebuild`") from e
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            self._cache[pos] = chunk
+        return chunk
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
 
 
 @dataclass
 class Index:
     manifest: dict
-    chunks: list[Chunk]
-    vectors: np.ndarray  # (rows, dim), L2-normalised
-    row_chunk: np.ndarray  # chunk position of each row
-    row_sentence: np.ndarray  # sentence number of each row, -1 for a whole-chunk row
+    chunks: ChunkList | list[Chunk]
+    rows: np.ndarray  # (n_rows, 2) int32: chunk position, sentence number (-1: whole chunk)
+    chunk_rows: np.ndarray  # first row of each chunk, plus the total at the end
     faiss_index: object
-    words: list[str] = field(default_factory=list)  # the corpus vocabulary (see refusal.py)
-    word_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
-    background_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    calibration: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)  # per-corpus data of other modules (lexical, lexicon)
+
+    @property
+    def row_chunk(self) -> np.ndarray:
+        return self.rows[:, 0]
+
+    @property
+    def row_sentence(self) -> np.ndarray:
+        return self.rows[:, 1]
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """All vectors, as a new array: for tests and tools, not for answering questions."""
+        n = self.faiss_index.ntotal
+        return self.faiss_index.reconstruct_n(0, n) if n else np.zeros((0, self.faiss_index.d), np.float32)
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Inner-product top-k rows: (scores, rows), best first."""
-        k = min(k, len(self.vectors))
+        k = min(k, self.faiss_index.ntotal)
+        if k <= 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
         scores, rows = self.faiss_index.search(query.reshape(1, -1).astype(np.float32), k)
         keep = rows[0] >= 0
         return scores[0][keep], rows[0][keep]
 
+    def chunk_vectors(self, positions) -> tuple[np.ndarray, np.ndarray]:
+        """The vectors of all rows of the given chunks, and the row count of each chunk."""
+        positions = np.asarray(positions, dtype=np.int64)
+        starts, ends = self.chunk_rows[positions], self.chunk_rows[positions + 1]
+        counts = ends - starts
+        rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(positions) else \
+            np.zeros(0, np.int64)
+        return self.faiss_index.reconstruct_batch(rows.astype(np.int64)), counts
 
-def row_layout(chunks: list[Chunk]) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Texts to embed and, per row, its chunk position and sentence number (-1: whole chunk)."""
-    texts, row_chunk, row_sentence = [], [], []
+
+def row_layout(chunks) -> tuple[list[str], np.ndarray]:
+    """Texts to embed and, per row, (chunk position, sentence number or -1 for the whole chunk)."""
+    texts, rows = [], []
     for pos, c in enumerate(chunks):
-        texts.append(c.text)
-        row_chunk.append(pos)
-        row_sentence.append(-1)
+        texts.append(embedding_text(c.text))
+        rows.append((pos, -1))
         if len(c.sentences) > 1:
             for j, (s, e) in enumerate(c.sentences):
-                texts.append(c.text[s:e])
-                row_chunk.append(pos)
-                row_sentence.append(j)
-    return texts, np.array(row_chunk, dtype=np.int64), np.array(row_sentence, dtype=np.int64)
+                texts.append(embedding_text(c.text[s:e]))
+                rows.append((pos, j))
+    return texts, np.array(rows, dtype=np.int32).reshape(-1, 2)
+
+
+def embedding_text(text: str) -> str:
+    """What the model reads: hard-wrapped lines reflowed into one."""
+    return " ".join(text.split())
+
+
+def _chunk_rows(rows: np.ndarray, n_chunks: int) -> np.ndarray:
+    return np.searchsorted(rows[:, 0], np.arange(n_chunks + 1), side="left").astype(np.int64)
 
 
 def corpus_files(settings: Settings) -> list[dict]:
@@ -171,10 +254,10 @@ def _clean_leftovers(index_dir: Path) -> None:
 def build(settings: Settings, progress: bool | None = None, reuse: bool = True, on_progress=None) -> dict:
     """Build the index from the corpus and swap it in atomically. Returns the manifest.
 
-    With reuse, vectors of passages and words that the current index already holds are
-    taken from it (same embedder only), so adding a document embeds just that document.
+    With reuse, vectors of texts that the current index already holds are taken from it
+    (same embedder only), so adding a document embeds just that document.
     on_progress, if given, is called with a records.BuildProgress as the build goes on."""
-    from . import embedders
+    from . import embedders, refusal
     started = time.perf_counter()
     report = on_progress or (lambda p: None)
     n_files = len(corpus_mod.find_files(settings.corpus))
@@ -186,32 +269,35 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
     if not chunks:
         raise CorpusError(f"the files in {settings.corpus}/ contain no text to index")
     embedder = embedders.get(settings.embedder, settings.model)
-    known_passages, known_words = _previous_vectors(settings, embedder.id) if reuse else ({}, {})
-    texts, row_chunk, _ = row_layout(chunks)
+    known = _previous_vectors(settings, embedder.id) if reuse else {}
+    texts, rows = row_layout(chunks)
     report(BuildProgress("embedding", n_files, n_files, 0, len(chunks)))
     t_embed = time.perf_counter()
 
     def embedded(rows_done: int) -> None:
-        done = int(row_chunk[rows_done - 1]) + 1 if rows_done else 0
+        done = int(rows[rows_done - 1, 0]) + 1 if rows_done else 0
         elapsed = time.perf_counter() - t_embed
         left = elapsed / rows_done * (len(texts) - rows_done) if rows_done and elapsed > 0.5 else None
         report(BuildProgress("embedding", n_files, n_files, done, len(chunks), left))
 
-    vectors = _embed(embedder, texts, progress, known=known_passages, on_rows=embedded)
+    vectors = _embed(embedder, texts, progress, known=known, on_rows=embedded)
+    n_embedded = int(getattr(vectors, "embedded", len(texts)))
+    report(BuildProgress("saving", n_files, n_files, len(chunks), len(chunks), None))
+    faiss_index = _faiss_index(vectors)
+    del vectors
+    index = Index({}, chunks, rows, _chunk_rows(rows, len(chunks)), faiss_index)
+    calibration = refusal.calibrate(index, embedder)
 
-    from . import refusal
-    words = refusal.vocabulary(c.text for c in chunks)
-    word_vectors = _embed(embedder, words, progress, queries=True, known=known_words)
-    background = refusal.background_vectors(embedder, known=known_words)
-
-    import faiss
-    index = faiss.IndexFlatIP(embedder.dim)
-    index.add(vectors)
     by_source = {d.source: d for d in docs}
+    per_source: dict[str, int] = {}
+    for c in chunks:
+        per_source[c.source] = per_source.get(c.source, 0) + 1
     files = []
     for f in corpus_files(settings):
-        doc = by_source.get((Path(settings.corpus.name) / f["path"]).as_posix())
-        files.append({**f, "sha256": doc.sha256 if doc else _sha256(settings.corpus / f["path"]), "indexed": bool(doc)})
+        source = (Path(settings.corpus.name) / f["path"]).as_posix()
+        doc = by_source.get(source)
+        files.append({**f, "sha256": doc.sha256 if doc else _sha256(settings.corpus / f["path"]),
+                      "indexed": bool(doc), "chunks": per_source.get(source, 0)})
     manifest = {
         "format": FORMAT,
         "bot_version": _version(),
@@ -221,74 +307,107 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
         "files": files,
         "documents": len(docs),
         "chunks": len(chunks),
-        "rows": int(index.ntotal),
-        "words": len(words),
-        "background_words": len(background),
+        "rows": int(faiss_index.ntotal),
+        "texts_embedded": n_embedded,
+        "search": "hnsw" if faiss_index.ntotal >= HNSW_MIN_ROWS else "flat",
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "build_seconds": round(time.perf_counter() - started, 2),
     }
-    target = settings.index
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        faiss.write_index(index, str(tmp / "faiss.index"))
-        with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
-            for c in chunks:
-                fh.write(json.dumps(c.to_json(), ensure_ascii=False) + "\n")
-        (tmp / "words.json").write_text(json.dumps(words, ensure_ascii=False), encoding="utf-8")
-        np.save(tmp / "words.npy", np.vstack([word_vectors, background]).astype(np.float32))
-        # Checksums let load() notice a truncated, edited or mixed-up file.
-        manifest["checksums"] = {name: _sha256(tmp / name) for name in FILES if name != "manifest.json"}
-        # The manifest goes last: a folder without one is never taken for an index.
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
-        for extra in ("README.md", ".gitkeep"):
-            if (target / extra).is_file():
-                shutil.copy2(target / extra, tmp / extra)
-        for name in FILES:
-            with open(tmp / name, "rb") as fh:
-                os.fsync(fh.fileno())
-        _swap_in(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    _write(settings.index, manifest, index, calibration)
     report(BuildProgress("done", n_files, n_files, len(chunks), len(chunks), 0.0))
     return manifest
 
 
-def _previous_vectors(settings: Settings, embedder_id: str) -> tuple[dict, dict]:
+def _faiss_index(vectors: np.ndarray):
+    import faiss
+    dim = vectors.shape[1]
+    if len(vectors) >= HNSW_MIN_ROWS:
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        index = faiss.IndexFlatIP(dim)
+    index.add(vectors)
+    return index
+
+
+def _write(target: Path, manifest: dict, index: Index, calibration: dict) -> None:
+    """Write every file into a temporary folder, then swap it in for target."""
+    import faiss
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        faiss.write_index(index.faiss_index, str(tmp / "faiss.index"))
+        np.save(tmp / "rows.npy", index.rows)
+        offsets = [0]
+        with open(tmp / "chunks.jsonl", "wb") as fh:
+            for c in index.chunks:
+                line = (json.dumps(c.to_json(), ensure_ascii=False) + "\n").encode("utf-8")
+                fh.write(line)
+                offsets.append(offsets[-1] + len(line))
+        np.save(tmp / "chunk_offsets.npy", np.array(offsets, dtype=np.int64))
+        (tmp / "calibration.json").write_text(json.dumps(calibration), encoding="utf-8")
+        for name in FILES[:-1]:
+            with open(tmp / name, "rb") as fh:
+                os.fsync(fh.fileno())
+        # Sizes, times and hashes let load() notice a truncated, edited or mixed-up file.
+        manifest["index_files"] = {name: _file_meta(tmp / name, digest=True) for name in FILES[:-1]}
+        # The manifest goes last: a folder without one is never taken for an index.
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+        with open(tmp / "manifest.json", "rb") as fh:
+            os.fsync(fh.fileno())
+        for extra in ("README.md", ".gitkeep"):
+            if (target / extra).is_file():
+                shutil.copy2(target / extra, tmp / extra)
+        _swap_in(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _file_meta(path: Path, digest: bool) -> dict:
+    st = path.stat()
+    meta = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    if digest:
+        meta["sha256"] = _sha256(path)
+    return meta
+
+
+def _previous_vectors(settings: Settings, embedder_id: str) -> dict:
     """Vectors of the current index by text, so a rebuild embeds only what is new."""
     try:
         old = load(settings)
     except (BotError, OSError):
-        return {}, {}
+        return {}
     if old.manifest.get("embedder") != embedder_id:
-        return {}, {}
-    texts, _, _ = row_layout(old.chunks)
-    passages = dict(zip(texts, old.vectors))
-    words = dict(zip(old.words, old.word_vectors))
-    from . import refusal
-    if (old.manifest.get("chunking") or {}).get("background") == refusal.background_digest():
-        words.update(zip(refusal.background_words(), old.background_vectors))
-    return passages, words
+        return {}
+    texts, _ = row_layout(old.chunks)
+    return dict(zip(texts, old.vectors))
+
+
+class _Vectors(np.ndarray):
+    """An array that also says how many of its rows were embedded rather than reused."""
+    embedded: int
 
 
 def _embed(embedder, texts: list[str], progress: bool | None, queries: bool = False,
            known: dict | None = None, on_rows=None) -> np.ndarray:
     """Vectors for texts, taking those in known as they are and embedding the rest."""
-    vectors = np.empty((len(texts), embedder.dim), np.float32)
-    todo = []
-    for i, t in enumerate(texts):
-        if known and t in known:
-            vectors[i] = known[t]
-        else:
-            todo.append(i)
+    todo = [i for i, t in enumerate(texts) if not (known and t in known)]
     if len(todo) == len(texts):
-        return _encode(embedder, texts, progress, queries, on_rows)  # no second copy of a large corpus
-    if todo:
-        # Progress counts rows of texts; the reused ones come first in this estimate.
-        base = len(texts) - len(todo)
-        vectors[todo] = _encode(embedder, [texts[i] for i in todo], progress, queries,
-                                (lambda n: on_rows(base + n)) if on_rows else None)
-    return vectors
+        vectors = _encode(embedder, texts, progress, queries, on_rows)  # no second copy of a large corpus
+    else:
+        vectors = np.empty((len(texts), embedder.dim), np.float32)
+        for i, t in enumerate(texts):
+            if t in known:
+                vectors[i] = known[t]
+        if todo:
+            # Progress counts rows of texts; the reused ones come first in this estimate.
+            base = len(texts) - len(todo)
+            vectors[todo] = _encode(embedder, [texts[i] for i in todo], progress, queries,
+                                    (lambda n: on_rows(base + n)) if on_rows else None)
+    out = vectors.view(_Vectors)
+    out.embedded = len(todo)
+    return out
 
 
 def _encode(embedder, texts: list[str], progress: bool | None, queries: bool, on_rows=None) -> np.ndarray:
@@ -297,8 +416,7 @@ def _encode(embedder, texts: list[str], progress: bool | None, queries: bool, on
     bar = None
     if show:
         from tqdm import tqdm
-        bar = tqdm(total=len(texts), unit="text", desc="embedding words" if queries else "embedding passages",
-                   file=sys.stderr)
+        bar = tqdm(total=len(texts), unit="text", desc="embedding", file=sys.stderr)
     encode = embedder.queries if queries else embedder.passages
     # Filled in place: a large corpus needs one copy of its vectors, not two.
     vectors = np.empty((len(texts), embedder.dim), np.float32)
@@ -333,57 +451,55 @@ def _swap_in(tmp: Path, target: Path) -> None:
     os.rename(old, tmp)
 
 
-def load(settings: Settings) -> Index:
-    """Load and validate the index; IndexCorrupt when anything disagrees."""
+def load(settings: Settings, verify: bool = False) -> Index:
+    """Load and validate the index; IndexCorrupt when anything disagrees. Start-up checks
+    sizes and times; verify (or a changed time) also checks the SHA-256 of each file."""
     folder = settings.index
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        chunks = [Chunk.from_json(json.loads(line))
-                  for line in (folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
-    except FileNotFoundError as e:
-        raise IndexCorrupt(f"index file {e.filename} is missing") from e
-    except (OSError, ValueError, TypeError, KeyError) as e:
-        raise IndexCorrupt(f"index in {folder} is unreadable ({type(e).__name__})") from e
-    if not isinstance(manifest, dict):
-        raise IndexCorrupt(f"index manifest in {folder} is unreadable")
-    _verify(folder, manifest)
-    import faiss
-    path = folder / "faiss.index"
-    if not path.is_file():
-        raise IndexCorrupt(f"index file {path} is missing")
-    try:
-        index = faiss.read_index(str(path))
-    except RuntimeError as e:
-        raise IndexCorrupt(f"index file {path} is damaged") from e
-    _, row_chunk, row_sentence = row_layout(chunks)
-    if len(chunks) != manifest.get("chunks") or index.ntotal != len(row_chunk) or index.ntotal != manifest.get("rows") \
-            or index.d != manifest.get("dim"):
-        raise IndexCorrupt(f"index in {folder} disagrees with its manifest ({index.ntotal} rows, {len(chunks)} chunks)")
-    vectors = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)
-    try:
-        words = json.loads((folder / "words.json").read_text(encoding="utf-8"))
-        all_words = np.load(folder / "words.npy", allow_pickle=False)
     except FileNotFoundError as e:
         raise IndexCorrupt(f"index file {e.filename} is missing") from e
     except (OSError, ValueError) as e:
-        raise IndexCorrupt(f"index word list in {folder} is unreadable ({type(e).__name__})") from e
-    n_bg = manifest.get("background_words")
-    if not isinstance(words, list) or len(words) != manifest.get("words") or all_words.ndim != 2 \
-            or all_words.shape != (len(words) + (n_bg or 0), index.d):
-        raise IndexCorrupt(f"index word list in {folder} disagrees with its manifest")
-    return Index(manifest, chunks, vectors, row_chunk, row_sentence, index, words,
-                 all_words[:len(words)], all_words[len(words):])
+        raise IndexCorrupt(f"index manifest in {folder} is unreadable ({type(e).__name__})") from e
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("index_files"), dict):
+        raise IndexCorrupt(f"index manifest in {folder} is unreadable")
+    _check_files(folder, manifest, full=verify)
+    import faiss
+    try:
+        index = faiss.read_index(str(folder / "faiss.index"), faiss.IO_FLAG_MMAP)
+        rows = np.load(folder / "rows.npy", allow_pickle=False)
+        offsets = np.load(folder / "chunk_offsets.npy", allow_pickle=False)
+        calibration = json.loads((folder / "calibration.json").read_text(encoding="utf-8"))
+        chunks = ChunkList(folder / "chunks.jsonl", offsets)
+    except (RuntimeError, OSError, ValueError) as e:
+        raise IndexCorrupt(f"index in {folder} is damaged ({type(e).__name__})") from e
+    n = manifest.get("chunks")
+    if not (index.ntotal == manifest.get("rows") == len(rows) and index.d == manifest.get("dim")
+            and rows.ndim == 2 and rows.shape[1] == 2 and len(offsets) == (n or 0) + 1
+            and offsets[-1] == (folder / "chunks.jsonl").stat().st_size and isinstance(calibration, dict)):
+        raise IndexCorrupt(f"index in {folder} disagrees with its manifest ({index.ntotal} rows, {n} chunks)")
+    if hasattr(index, "hnsw"):
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    return Index(manifest, chunks, rows, _chunk_rows(rows, n), index, calibration)
 
 
-def _verify(folder: Path, manifest: dict) -> None:
-    sums = manifest.get("checksums")
-    if not isinstance(sums, dict):
-        raise IndexCorrupt(f"index manifest in {folder} has no checksums")
-    for name, digest in sums.items():
-        path = folder / str(name)
-        if not path.is_file():
-            raise IndexCorrupt(f"index file {path} is missing")
-        if _sha256(path) != digest:
+def verify(settings: Settings) -> dict:
+    """Check every index file against its SHA-256 in the manifest; the manifest if all agree."""
+    return load(settings, verify=True).manifest
+
+
+def _check_files(folder: Path, manifest: dict, full: bool) -> None:
+    for name in FILES[:-1]:
+        meta = manifest["index_files"].get(name)
+        path = folder / name
+        if not isinstance(meta, dict):
+            raise IndexCorrupt(f"index manifest in {folder} does not list {name}")
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise IndexCorrupt(f"index file {path} is missing") from None
+        if st.st_size != meta.get("size") or ((full or st.st_mtime_ns != meta.get("mtime_ns"))
+                                              and _sha256(path) != meta.get("sha256")):
             raise IndexCorrupt(f"index file {path} does not match its manifest (truncated or changed)")
 
 
@@ -408,9 +524,14 @@ def ensure(settings: Settings, progress: bool | None = None, quiet: bool = False
                 pass
         say(f"Building the index ({reason}) ...")
         m = build(settings, progress, on_progress=on_progress)
-        say(f"Indexed {m['documents']} file(s), {m['chunks']} chunks in {m['build_seconds']:.1f} s "
-            f"with {m['embedder']}.")
+        say(summary(m))
     return load(settings)
+
+
+def summary(m: dict) -> str:
+    """The line a finished build prints: what was really embedded, and how long it took."""
+    return (f"Indexed {m['documents']} file(s), {m['chunks']} chunks: {m['texts_embedded']} texts embedded "
+            f"({m['rows']} vectors) in {m.get('build_seconds', 0):.1f} s with {m['embedder']}.")
 
 
 def _version() -> str:

@@ -1,134 +1,98 @@
-"""Deciding that the documents do not answer a question.
+"""Deciding that the documents do not answer a question, calibrated per corpus.
 
-E5 similarities are compressed (an unrelated question still scores 0.7-0.9), so a fixed
-cut-off cannot tell answerable from unanswerable questions. Two relative signals can:
-
-- gap: how far the best passage stands above the median passage for this question. A
-  question the documents answer singles out a few passages; an off-topic one lifts all alike.
-- support: for each content word of the question, how much better a word of the corpus
-  matches it than a word of generic background text (data/background.txt, everyday topics
-  in English and German). The weakest word counts: "certifications" or "salary" are matched
-  better by generic text than by anything in an article that never mentions them.
-
-The question is refused when gap + SUPPORT_WEIGHT * support < THRESHOLD. The weight is the
-ratio of the two signals' spreads; the threshold was set on the development questions (see
-README, "How it works") and checked on a separate set written for the purpose.
+E5 similarities are compressed (an unrelated question still scores 0.7-0.9) and their level
+differs from corpus to corpus, so no fixed cut-off works. Instead each index is calibrated
+when it is built: a fixed set of generic questions about everyday topics
+(data/generic_questions.txt, English and German, written without any corpus in mind) is run
+against it, and their best passage scores give this corpus's "nothing here" distribution.
+A question whose best passage scores no better than most generic questions of its language
+is refused: the documents match it no better than they match questions about boiling eggs.
 """
 from __future__ import annotations
 
-import re
+import hashlib
 import threading
-from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-SUPPORT_WEIGHT = 0.32
-THRESHOLD = -0.004
-# Above this gap no support value seen (>= -0.15) can lead to a refusal: skip the word check.
-CLEAR_GAP = 0.05
-# With this few passages the median says nothing; use a typical gap of an answerable question.
-MIN_CHUNKS_FOR_GAP = 8
-TYPICAL_GAP = 0.03
-VOCABULARY_LIMIT = 20_000
-MAX_QUESTION_WORDS = 24
-
 DATA = Path(__file__).parent / "data"
-_TOKEN = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
+GENERIC = DATA / "generic_questions.txt"
+SHIPPED = DATA / "generic_vectors.npz"
+# Refuse when the best passage beats fewer than this share of same-language generic questions.
+MIN_PERCENTILE = 0.95
 
 
 @lru_cache(maxsize=1)
-def stopwords() -> frozenset[str]:
-    return frozenset((DATA / "stopwords.txt").read_text(encoding="utf-8").split())
-
-
-def content_words(text: str) -> list[str]:
-    """Words that carry meaning: no stopwords, no short tokens; hyphenated compounds also by part."""
-    stop, out = stopwords(), []
-    for token in _TOKEN.findall(text):
-        for w in [token, *token.split("-")] if "-" in token else [token]:
-            if len(w) > 2 and w.casefold() not in stop and w not in out:
-                out.append(w)
+def generic_questions() -> list[tuple[str, str]]:
+    """(lang, question) pairs."""
+    out = []
+    for line in GENERIC.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            lang, _, question = line.split("\t")
+            out.append((lang, question))
     return out
 
 
-def vocabulary(texts, limit: int = VOCABULARY_LIMIT) -> list[str]:
-    """The most frequent content words of the texts, at most limit of them."""
-    counts = Counter(w for t in texts for w in content_words(t))
-    return sorted(w for w, _ in counts.most_common(limit))
-
-
 @lru_cache(maxsize=1)
-def background_words() -> list[str]:
-    return vocabulary((DATA / "background.txt").read_text(encoding="utf-8").splitlines())
+def generic_digest() -> str:
+    return hashlib.sha256(GENERIC.read_bytes()).hexdigest()[:16]
 
 
-_word_cache: dict[tuple[str, str], np.ndarray] = {}
-_cache_lock = threading.Lock()
+_vectors: dict[str, np.ndarray] = {}
+_lock = threading.Lock()
 
 
-def word_vectors(embedder, words: list[str]) -> np.ndarray:
-    """Query-side vectors of single words, cached per embedder (questions repeat words)."""
-    if not words:
-        return np.zeros((0, embedder.dim), np.float32)
-    with _cache_lock:
-        found = {w: _word_cache.get((embedder.id, w)) for w in words}
-    missing = [w for w, v in found.items() if v is None]
-    if missing:
-        found.update(zip(missing, embedder.queries(missing)))
-        with _cache_lock:
-            if len(_word_cache) > 100_000:
-                _word_cache.clear()
-            _word_cache.update({(embedder.id, w): found[w] for w in missing})
-    return np.stack([found[w] for w in words])
+def generic_vectors(embedder) -> np.ndarray:
+    """Query vectors of the generic questions: shipped for the default E5 model, otherwise
+    embedded once per process (about 5 s)."""
+    with _lock:
+        cached = _vectors.get(embedder.id)
+    if cached is not None:
+        return cached
+    vectors = None
+    if SHIPPED.is_file():
+        with np.load(SHIPPED, allow_pickle=False) as data:
+            if str(data["embedder"]) == embedder.id and str(data["digest"]) == generic_digest():
+                vectors = data["vectors"].astype(np.float32)
+    if vectors is None:
+        texts = [q for _, q in generic_questions()]
+        vectors = np.vstack([embedder.queries(texts[i:i + 32]) for i in range(0, len(texts), 32)])
+    with _lock:
+        _vectors[embedder.id] = vectors
+    return vectors
 
 
-def support(index, embedder, query: str) -> float:
-    """How well the corpus, rather than generic text, covers the question's weakest word."""
-    words = content_words(query)[:MAX_QUESTION_WORDS]  # bounds the cost of a very long question
-    if not words or not len(index.word_vectors) or not len(index.background_vectors):
-        return 0.0
-    w = word_vectors(embedder, words)
-    margin = (w @ index.word_vectors.T).max(1) - (w @ index.background_vectors.T).max(1)
-    return float(margin.min())
+def ship(embedder) -> None:
+    """Write data/generic_vectors.npz for this embedder (run when the questions or model change)."""
+    texts = [q for _, q in generic_questions()]
+    vectors = np.vstack([embedder.queries(texts[i:i + 32]) for i in range(0, len(texts), 32)])
+    np.savez_compressed(SHIPPED, embedder=np.array(embedder.id), digest=np.array(generic_digest()),
+                        vectors=vectors.astype(np.float16))
 
 
-def gap(chunk_scores: np.ndarray) -> float:
-    if len(chunk_scores) < MIN_CHUNKS_FOR_GAP:
-        return TYPICAL_GAP
-    return float(chunk_scores.max() - np.median(chunk_scores))
+def calibrate(index, embedder) -> dict:
+    """This corpus's best-passage scores of the generic questions, sorted, per language."""
+    from .retrieval import dense_hits
+    scores: dict[str, list[float]] = {}
+    for (lang, _), vector in zip(generic_questions(), generic_vectors(embedder)):
+        hits = dense_hits(index, vector, 1)
+        scores.setdefault(lang, []).append(hits[0].score if hits else 0.0)
+    return {"generic": {lang: sorted(round(s, 5) for s in v) for lang, v in scores.items()},
+            "digest": generic_digest()}
 
 
-def should_refuse(index, embedder, query: str, chunk_scores: np.ndarray) -> bool:
-    if not len(chunk_scores):
+def percentile(calibration: dict, lang: str, score: float) -> float:
+    """The share of same-language generic questions whose best passage scores below score."""
+    generic = calibration.get("generic", {})
+    values = generic.get(lang) or [s for v in generic.values() for s in v]
+    if not values:
+        return 1.0
+    return float(np.searchsorted(np.asarray(values), score, side="left")) / len(values)
+
+
+def should_refuse(calibration: dict, lang: str, hits) -> bool:
+    if not hits:
         return True
-    g = gap(chunk_scores)
-    if g >= CLEAR_GAP:
-        return False
-    return g + SUPPORT_WEIGHT * support(index, embedder, query) < THRESHOLD
-
-
-@lru_cache(maxsize=1)
-def background_digest() -> str:
-    import hashlib
-    return hashlib.sha256((DATA / "background.txt").read_bytes() + (DATA / "stopwords.txt").read_bytes()).hexdigest()[:16]
-
-
-_background: dict[str, np.ndarray] = {}
-
-
-def background_vectors(embedder, known: dict | None = None) -> np.ndarray:
-    """Vectors of the background vocabulary, computed once per embedder and process
-    (known: vectors by word, e.g. from the previous index, taken as they are)."""
-    with _cache_lock:
-        cached = _background.get(embedder.id)
-    if cached is None:
-        words = background_words()
-        if known and all(w in known for w in words):
-            cached = np.stack([known[w] for w in words]).astype(np.float32)
-        else:
-            cached = np.vstack([embedder.queries(words[i:i + 64]) for i in range(0, len(words), 64)])
-        with _cache_lock:
-            _background[embedder.id] = cached
-    return cached
+    return percentile(calibration, lang, hits[0].score) < MIN_PERCENTILE
