@@ -45,6 +45,11 @@ class Chatbot:
             self.index = index_mod.ensure(self.settings, progress=progress, quiet=quiet, on_progress=on_progress)
             return True
 
+    def _similar(self, phrase: str, candidates: list[str]) -> list[float]:
+        """Cosine similarity of phrase to each candidate, for follow-ups across languages."""
+        vectors = self.embedder.queries([phrase, *candidates])
+        return [float(x) for x in vectors[1:] @ vectors[0]]
+
     def gloss(self, text: str) -> dict[str, list[str]]:
         """English glosses of the German words in text, from the corpus's dictionary lexicon:
         {word: ["forecast", "prognosis", ...]}; a compound also maps to its parts' glosses
@@ -57,7 +62,7 @@ class Chatbot:
         t0 = time.perf_counter()
         question = clean_question(question, self.settings.max_question_chars)
         history = list(history)[-self.settings.history_turns:]
-        query = conversation.standalone(question, history)
+        query = conversation.standalone(question, history, self._similar)
         k = top_k or self.settings.top_k
         index = self.index  # one consistent snapshot even if a refresh swaps it meanwhile
         qvec = self.embedder.queries([query])[0]

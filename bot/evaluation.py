@@ -31,7 +31,9 @@ def _load(path: Path) -> dict:
 
 
 def _contains(text: str, gold: list[str]) -> bool:
-    return any(g in text for g in gold)
+    # Whitespace-insensitive: justified man-page lines hold runs of spaces that a reader may reflow.
+    flat = " ".join(text.split())
+    return any(" ".join(g.split()) in flat for g in gold)
 
 
 def _items(data: dict, kind: str, split: str | None, only: str | None) -> dict[str, list[dict]]:
