@@ -203,7 +203,7 @@ class Lexicon:
         out += [([["=" + t]], 1) for t in technical(text)]
         weighted = []
         for alts, _ in out:
-            idfs = [min(self.lexical.idf(s) for s in alt) for alt in alts if all(s in self.lexical.vocab for s in alt)]
+            idfs = [min(self.lexical.idf(s) for s in alt) for alt in alts if alt and all(s in self.lexical.vocab for s in alt)]
             if idfs:
                 # As informative as its commonest rendering: rare mistranslations must not dominate.
                 weighted.append((alts, min(idfs)))
