@@ -1,0 +1,239 @@
+"""The lexical channel: BM25 over chunk texts with Snowball stems, German compound parts and
+exact technical tokens (`--max-depth`, `POSIXLY_CORRECT`, `/etc/cron.allow`, `crontab -e`).
+
+Stored as plain files (json + npy) beside the dense index; queries walk the postings of the
+query's tokens only, so a query costs what its terms occur in, not the size of the corpus.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from . import language
+from .records import Chunk
+
+FILES = ("lexical.json", "lexical.npy")
+VERSION = 1
+
+# groff renders "-" as U+2010/U+2212 and hyphenates across line ends; undo both so
+# `-maxdepth` and "eben‐\n  falls" read as typed.
+_DASHES = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2212": "-", "\u2013": "-", "\u00ad": ""})
+_BROKEN = re.compile(r"(\w)-[ \t]*\n[ \t]*(\w)")
+_WORD = re.compile(r"[^\W\d_]+|\d+")
+_OPTION = re.compile(r"(?<![\w-])--?[A-Za-z0-9][\w-]*")
+_IDENT = re.compile(r"\b[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]*[A-Za-z0-9]\b")
+_PATH = re.compile(r"(?<![\w/])(?:~|\.{1,2})?(?:/[\w.+-]+)+/?")
+_COMMAND_OPTION = re.compile(r"\b([a-z][\w.]*)[ \t]+(--?[A-Za-z0-9][\w-]*)")
+LINKERS = ("", "s", "es", "n", "en")
+MIN_PART = 4  # shorter "parts" (ein, zu, ...) split real words into nonsense
+
+
+@lru_cache(maxsize=2)
+def stemmer(lang: str):
+    import Stemmer
+    return Stemmer.Stemmer("german" if lang == "de" else "english")
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str, lang: str) -> str:
+    return stemmer(lang).stemWord(word)
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
+    return frozenset(STOPWORDS_EN) | frozenset(STOPWORDS_GERMAN)
+
+
+def normalise(text: str) -> str:
+    return _BROKEN.sub(r"\1\2", text.translate(_DASHES))
+
+
+def words(text: str) -> list[str]:
+    """Casefolded words of an already normalised text."""
+    return [w.casefold() for w in _WORD.findall(text)]
+
+
+def technical(text: str) -> list[str]:
+    """Exact tokens kept whole: options (case matters: -r is not -R), identifiers, paths, `cmd -x`."""
+    out = [m.group(0).rstrip("-") for m in _OPTION.finditer(text)]
+    out += [m.group(0).casefold() for m in _IDENT.finditer(text)]
+    out += [m.group(0).rstrip("./") for m in _PATH.finditer(text) if len(m.group(0)) > 2]
+    out += [f"{m.group(1).casefold()} {m.group(2)}" for m in _COMMAND_OPTION.finditer(text)]
+    return [t for t in out if len(t) > 1]
+
+
+def split_compound(word: str, known: frozenset[str] | set[str], depth: int = 0) -> list[str]:
+    """Parts of a German compound, or [] when it is none: the longest tail that is a corpus word
+    (or a corpus word's stem), the front split again the same way.
+
+    "verkaufsprognosen" -> ["verkaufs", "prognosen"]: German compounds put the head last, and
+    the front often occurs only inside compounds, so it need not be known itself."""
+    if depth > 3 or len(word) < 2 * MIN_PART:
+        return []
+    for j in range(MIN_PART, len(word) - MIN_PART + 1):
+        tail = word[j:]
+        if tail not in known and stem(tail, "de") not in known:
+            continue
+        front = word[:j]
+        return [*(split_compound(front, known, depth + 1) or [front]), tail]
+    return []
+
+
+@dataclass
+class LexicalIndex:
+    """BM25 weights per (token, chunk) in CSC form: token t's chunks are docs[ptr[t]:ptr[t+1]]."""
+
+    vocab: dict[str, int]
+    ptr: np.ndarray  # int64, len(vocab) + 1
+    docs: np.ndarray  # int32 chunk positions, sorted within each token
+    weights: np.ndarray  # float32 BM25 weight of the token in that chunk
+    langs: list[str]  # "de" / "en" per chunk
+    known: frozenset[str] = field(default_factory=frozenset)  # words and stems that may be compound parts
+
+    # -- tokenisation -------------------------------------------------------------------
+    def tokens(self, text: str, lang: str | None) -> list[str]:
+        """Index tokens of a text: stems (of lang, or of both languages when None), compound
+        parts' stems for German, and technical tokens prefixed with "=" so they never collide."""
+        return tokenize(text, lang, self.known)
+
+    # -- queries ------------------------------------------------------------------------
+    def _postings(self, token: str) -> tuple[np.ndarray, np.ndarray] | None:
+        t = self.vocab.get(token)
+        if t is None:
+            return None
+        a, b = self.ptr[t], self.ptr[t + 1]
+        return self.docs[a:b], self.weights[a:b]
+
+    def query_tokens(self, query: str) -> list[str]:
+        # Both languages' stems: a question's language says little about its passage's.
+        return sorted(set(tokenize(query, None, self.known)))
+
+    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """The k best chunks by BM25 as (chunk position, score), best first; only chunks that
+        share a token with the query."""
+        lists = [p for p in map(self._postings, self.query_tokens(query)) if p is not None]
+        if not lists or k <= 0:
+            return []
+        docs = np.concatenate([d for d, _ in lists])
+        weights = np.concatenate([w for _, w in lists])
+        order = np.argsort(docs, kind="stable")
+        docs, weights = docs[order], weights[order]
+        starts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
+        ids, scores = docs[starts], np.add.reduceat(weights, starts)
+        top = np.lexsort((ids, -scores))[:k]
+        return [(int(ids[i]), float(scores[i])) for i in top]
+
+    def score(self, query: str, positions) -> np.ndarray:
+        """BM25 scores of the given chunk positions (0 for a chunk without query tokens)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        out = np.zeros(len(positions), np.float32)
+        for tok in self.query_tokens(query):
+            p = self._postings(tok)
+            if p is None:
+                continue
+            docs, weights = p
+            at = np.searchsorted(docs, positions)
+            at_ok = np.minimum(at, len(docs) - 1)
+            hit = docs[at_ok] == positions
+            out += np.where(hit, weights[at_ok], 0.0).astype(np.float32)
+        return out
+
+    def contains(self, token: str, positions: np.ndarray) -> np.ndarray:
+        """Which of the chunks hold the token (bool per position)."""
+        p = self._postings(token)
+        if p is None:
+            return np.zeros(len(positions), bool)
+        docs = p[0]
+        at = np.minimum(np.searchsorted(docs, positions), len(docs) - 1)
+        return docs[at] == positions
+
+    def idf(self, token: str) -> float:
+        t = self.vocab.get(token)
+        n = len(self.langs)
+        df = 0 if t is None else int(self.ptr[t + 1] - self.ptr[t])
+        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+
+    # -- building and storage -----------------------------------------------------------
+    @classmethod
+    def build(cls, chunks: list[Chunk], k1: float = 1.5, b: float = 0.75) -> "LexicalIndex":
+        import bm25s
+        langs = [language.detect(c.text) for c in chunks]
+        known = compound_vocabulary(c.text for c, lang in zip(chunks, langs) if lang == "de")
+        corpus = [tokenize(c.text, lang, known) for c, lang in zip(chunks, langs)]
+        # bm25s computes the Lucene BM25 weights of every (token, chunk) pair at index time.
+        model = bm25s.BM25(k1=k1, b=b)
+        vocab: dict[str, int] = {}
+        ids = [[vocab.setdefault(t, len(vocab)) for t in doc] for doc in corpus]
+        if not vocab:
+            return cls({}, np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32), langs, known)
+        # bm25s adds an empty token to the vocabulary it is given: hand it a copy.
+        model.index(bm25s.tokenization.Tokenized(ids=ids, vocab=dict(vocab)), show_progress=False)
+        s = model.scores
+        return cls(vocab, np.asarray(s["indptr"], np.int64), np.asarray(s["indices"], np.int32),
+                   np.asarray(s["data"], np.float32), langs, known)
+
+    def save(self, folder: Path) -> None:
+        folder = Path(folder)
+        meta = {"version": VERSION, "vocab": sorted(self.vocab, key=self.vocab.get), "langs": self.langs,
+                "known": sorted(self.known), "postings": int(len(self.docs))}
+        (folder / FILES[0]).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        # One array file: pointer, chunk ids and weights side by side (weights bit-cast).
+        np.save(folder / FILES[1], np.concatenate([self.ptr, self.docs.astype(np.int64),
+                                                   self.weights.view(np.int32).astype(np.int64)]),
+                allow_pickle=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> "LexicalIndex":
+        folder = Path(folder)
+        meta = json.loads((folder / FILES[0]).read_text(encoding="utf-8"))
+        if meta.get("version") != VERSION:
+            raise ValueError(f"lexical index in {folder} has version {meta.get('version')}, expected {VERSION}")
+        arr = np.load(folder / FILES[1], allow_pickle=False)
+        nv, npost = len(meta["vocab"]), meta["postings"]
+        if arr.shape != (nv + 1 + 2 * npost,):
+            raise ValueError(f"lexical index in {folder} disagrees with its json")
+        ptr = arr[:nv + 1]
+        docs = arr[nv + 1:nv + 1 + npost].astype(np.int32)
+        weights = arr[nv + 1 + npost:].astype(np.int32).view(np.float32)
+        return cls({t: i for i, t in enumerate(meta["vocab"])}, ptr, docs, weights, meta["langs"],
+                   frozenset(meta["known"]))
+
+
+def compound_vocabulary(texts) -> frozenset[str]:
+    """Words (and their German stems) that may stand as parts of compounds."""
+    stop = stopwords()
+    out = set()
+    for text in texts:
+        for w in words(normalise(text)):
+            if len(w) >= MIN_PART and w not in stop and not w.isdigit():
+                out.add(w)
+                out.add(stem(w, "de"))
+    return frozenset(out)
+
+
+def tokenize(text: str, lang: str | None, known: frozenset[str] = frozenset()) -> list[str]:
+    """Tokens of a text (see LexicalIndex.tokens); lang None gives both languages' stems."""
+    text = normalise(text)
+    stop = stopwords()
+    out = []
+    for w in words(text):
+        if w in stop:
+            continue
+        if lang in ("en", None):
+            out.append(stem(w, "en"))
+        if lang in ("de", None):
+            s = stem(w, "de")
+            if lang is None and s == out[-1]:
+                pass
+            else:
+                out.append(s)
+            if known:
+                out.extend(stem(p, "de") for p in split_compound(w, known))
+    out.extend("=" + t for t in technical(text))
+    return out
