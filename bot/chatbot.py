@@ -55,7 +55,15 @@ class Chatbot:
         {word: ["forecast", "prognosis", ...]}; a compound also maps to its parts' glosses
         ("Verkaufsprognose": ["sales (Verkauf) + forecast (Prognose)", ...]). Empty when the
         index has no lexicon (the dictionary is not installed)."""
-        return {}  # filled in by the dictionary lexicon (issue 9)
+        lexicon = self.index.lexicon
+        if lexicon is None:
+            return {}
+        out = {}
+        for word in dict.fromkeys(re.findall(r"[^\W\d_]{3,}", text)):
+            glosses = lexicon.gloss(word)
+            if glosses:
+                out[word] = glosses
+        return out
 
     def ask(self, question: str, history: Sequence[str] = (), top_k: int | None = None) -> Answer:
         """Answer one turn; history holds the standalone queries of earlier turns, oldest first."""
@@ -66,10 +74,10 @@ class Chatbot:
         k = top_k or self.settings.top_k
         index = self.index  # one consistent snapshot even if a refresh swaps it meanwhile
         qvec = self.embedder.queries([query])[0]
-        hits = retrieval.retrieve(index, qvec, max(k, 3))
+        hits = retrieval.retrieve(index, qvec, max(k, 3), query)
         t1 = time.perf_counter()
         lang = language.detect(question)
-        refused = refusal.should_refuse(index.calibration, language.detect(query), hits)
+        refused, signals = refusal.judge(index, language.detect(query), query, hits)
         t2 = time.perf_counter()
         if refused:
             text, citations = answer_mod.refusal(lang), ()
@@ -78,4 +86,4 @@ class Chatbot:
         t3 = time.perf_counter()
         timings = {"retrieve": (t1 - t0) * 1000, "refusal": (t2 - t1) * 1000, "answer": (t3 - t2) * 1000,
                    "total": (t3 - t0) * 1000}
-        return Answer(question, query, text, refused, citations, tuple(hits[:k]), timings)
+        return Answer(question, query, text, refused, citations, tuple(hits[:k]), timings, signals)

@@ -23,6 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     s = sub.add_parser("index", parents=[common], help="build the index (only if stale, unless --rebuild)")
     s.add_argument("--rebuild", action="store_true", help="rebuild even if the index is up to date")
+    s.add_argument("--verify", action="store_true", help="check every index file against its SHA-256 checksum")
     s = sub.add_parser("ask", parents=[common], help="answer questions")
     s.add_argument("questions", nargs="+", metavar="QUESTION")
     s.add_argument("--json", action="store_true", help="one JSON object per question, one per line")
@@ -39,9 +40,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--split", choices=["dev", "held-out"], help="only the questions of this half")
     s.add_argument("--only", metavar="NAME", help="only the questions of this named corpus")
     s.add_argument("--quiet", action="store_true", help="no list of misses")
-    s = sub.add_parser("bench", parents=[common], help="index build time, query latency and start-up time")
+    s = sub.add_parser("bench", parents=[common], help="query latency and start-up time; build time and scale")
     s.add_argument("file", type=Path, nargs="?", metavar="FILE", help="questions file for the latency runs")
     s.add_argument("--repeat", type=int, default=5, help="rounds over the questions (default: 5)")
+    s.add_argument("--rebuild", action="store_true", help="also time a full index build")
+    s.add_argument("--scale", type=int, metavar="N", help="build and query N German man pages instead")
+    s.add_argument("--synthetic", type=int, metavar="N", help="FAISS alone on N random vectors: flat vs HNSW")
+    s.add_argument("--hnsw-recall", action="store_true", help="HNSW recall@10 vs flat on this index's vectors")
     return p
 
 
@@ -72,8 +77,16 @@ def _run(args, settings) -> int:
         serve(settings, host=args.host, port=args.port)
         return 0
     if args.command == "bench":
-        from .bench import bench
-        return bench(settings, args.file, args.repeat)
+        from . import bench
+        if args.synthetic:
+            return bench.synthetic(args.synthetic)
+        if args.scale:
+            return bench.scale(settings, args.scale, args.repeat)
+        if args.hnsw_recall:
+            from . import index as index_mod
+            index_mod.ensure(settings, quiet=True)
+            return bench.hnsw_recall(settings)
+        return bench.bench(settings, args.file, args.repeat, rebuild=args.rebuild)
 
     if args.command == "eval":
         from .evaluation import evaluate_file, report
@@ -108,6 +121,15 @@ def _run(args, settings) -> int:
 
 def _index(args, settings) -> int:
     from . import index as index_mod
+    if args.verify and not args.rebuild:
+        try:
+            m = index_mod.verify(settings)
+        except IndexCorrupt as e:
+            print(f"error: {e}: rebuild it with `python -m bot index --rebuild`", file=sys.stderr)
+            return 1
+        print(f"Index verified: {len(m['index_files'])} files match their checksums "
+              f"({m['documents']} file(s), {m['chunks']} chunks).")
+        return 0
     if args.rebuild:
         with index_mod.build_lock(settings.index):
             m = index_mod.build(settings, reuse=False)
@@ -124,6 +146,5 @@ def _index(args, settings) -> int:
             print(f"Building the index ({reason}) ...", file=sys.stderr, flush=True)
         index_mod.ensure(settings, quiet=True)
         m = index_mod.load(settings).manifest
-    print(f"Indexed {m['documents']} file(s), {m['chunks']} chunks, {m['rows']} vectors in "
-          f"{m['build_seconds']:.1f} s with {m['embedder']} -> {settings.index}/")
+    print(index_mod.summary(m)[:-1] + f" -> {settings.index}/")
     return 0

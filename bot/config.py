@@ -31,6 +31,8 @@ class Settings:
     history_turns: int = 4
     feedback: Path = Path("feedback.jsonl")
     max_upload_bytes: int = 2_000_000
+    # Exact search up to this many vectors, an HNSW graph above (see README, "Scale").
+    hnsw_min_rows: int = 300_000
 
     def with_(self, **changes) -> "Settings":
         """A copy with the given fields changed; None values are ignored."""

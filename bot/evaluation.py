@@ -84,13 +84,13 @@ def evaluate(bot, items: dict, top_k: int = 5) -> dict:
         rank = next((i for i, h in enumerate(a.hits, 1) if _contains(h.chunk.text, item["gold"])), None)
         cited = any(_contains(c.hit.chunk.text, item["gold"]) for c in a.citations)
         rows.append({"q": item["q"], "lang": item.get("lang", "?"), "rank": rank, "cited": cited,
-                     "refused": a.refused})
+                     "refused": a.refused, "signals": a.signals})
         for name, values in timings.items():
             values.append(a.timings_ms.get(name, 0.0))
     unanswerable = []
     for item in items.get("unanswerable", []):
         a = bot.ask(item["q"], top_k=depth)
-        unanswerable.append({"q": item["q"], "refused": a.refused})
+        unanswerable.append({"q": item["q"], "refused": a.refused, "kind": item.get("kind"), "signals": a.signals})
     conversations = []
     for conv in items.get("conversations", []):
         history: list[str] = []

@@ -2,9 +2,11 @@
 
 - faiss.index: one row per chunk, then one row per sentence of a chunk with several. It is
   the only copy of the vectors: memory-mapped, exact inner product (flat) or, past
-  HNSW_MIN_ROWS rows, an HNSW graph; scoring reads the rows of the candidate chunks back.
+  settings.hnsw_min_rows rows, an HNSW graph; scoring reads the rows of the candidate chunks back.
 - rows.npy: per row, its chunk position and sentence number (-1 for the whole chunk).
 - chunks.jsonl + chunk_offsets.npy: the chunks, one JSON line each, read on demand.
+- lexical.json + lexical.npy: the BM25 channel (see lexical.py); lexicon.json: the corpus's
+  slice of the German-English dictionary, when it is installed (see lexicon.py).
 - calibration.json: this corpus's refusal calibration (see refusal.py).
 - manifest.json: embedder, dimension, chunking settings, corpus files with their hashes,
   and size, modification time and SHA-256 of every other file.
@@ -41,10 +43,9 @@ from .records import BuildProgress, Chunk
 
 FORMAT = 2
 CHUNKER = 3  # bump when chunking rules change: old indexes are rebuilt
-FILES = ("faiss.index", "rows.npy", "chunks.jsonl", "chunk_offsets.npy", "calibration.json", "manifest.json")
-# Exact search up to here; an HNSW graph above (see README, "Scale"): flat search over
-# 300k rows takes about 30 ms on 2 cores, HNSW stays near 1 ms at 1M rows.
-HNSW_MIN_ROWS = 300_000
+FILES = ("faiss.index", "rows.npy", "chunks.jsonl", "chunk_offsets.npy", "lexical.json", "lexical.npy",
+         "calibration.json", "manifest.json")
+OPTIONAL_FILES = ("lexicon.json",)  # only with the dictionary installed
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
 
 
@@ -61,7 +62,20 @@ def embedder_id(settings: Settings) -> str:
 
 
 def chunking(settings: Settings) -> dict:
-    return {"chunker": CHUNKER, "max_chars": settings.max_chars}
+    from . import lexical, lexicon
+    return {"chunker": CHUNKER, "max_chars": settings.max_chars, "hnsw_min_rows": settings.hnsw_min_rows,
+            "lexical": lexical.VERSION,
+            "lexicon": lexicon.VERSION, "dictionary": _dictionary_stamp()}
+
+
+def _dictionary_stamp() -> list | None:
+    """Size and time of the installed dictionary: installing or updating it rebuilds the index."""
+    from .lexicon import DEFAULT
+    try:
+        st = DEFAULT.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
 
 
 class ChunkList:
@@ -110,8 +124,9 @@ class Index:
     rows: np.ndarray  # (n_rows, 2) int32: chunk position, sentence number (-1: whole chunk)
     chunk_rows: np.ndarray  # first row of each chunk, plus the total at the end
     faiss_index: object
+    lexical: object = None  # lexical.LexicalIndex
+    lexicon: object = None  # lexicon.Lexicon, None without the dictionary
     calibration: dict = field(default_factory=dict)
-    extras: dict = field(default_factory=dict)  # per-corpus data of other modules (lexical, lexicon)
 
     @property
     def row_chunk(self) -> np.ndarray:
@@ -258,6 +273,8 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
     (same embedder only), so adding a document embeds just that document.
     on_progress, if given, is called with a records.BuildProgress as the build goes on."""
     from . import embedders, refusal
+    from .lexical import LexicalIndex
+    from .lexicon import Lexicon
     started = time.perf_counter()
     report = on_progress or (lambda p: None)
     n_files = len(corpus_mod.find_files(settings.corpus))
@@ -283,9 +300,12 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
     vectors = _embed(embedder, texts, progress, known=known, on_rows=embedded)
     n_embedded = int(getattr(vectors, "embedded", len(texts)))
     report(BuildProgress("saving", n_files, n_files, len(chunks), len(chunks), None))
-    faiss_index = _faiss_index(vectors)
+    kind = "hnsw" if len(vectors) >= settings.hnsw_min_rows else "flat"
+    faiss_index = _faiss_index_of_kind(vectors, kind)
     del vectors
-    index = Index({}, chunks, rows, _chunk_rows(rows, len(chunks)), faiss_index)
+    lexical = LexicalIndex.build(chunks)
+    lexicon = Lexicon.build(chunks, lexical=lexical)
+    index = Index({}, chunks, rows, _chunk_rows(rows, len(chunks)), faiss_index, lexical, lexicon)
     calibration = refusal.calibrate(index, embedder)
 
     by_source = {d.source: d for d in docs}
@@ -309,7 +329,7 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
         "chunks": len(chunks),
         "rows": int(faiss_index.ntotal),
         "texts_embedded": n_embedded,
-        "search": "hnsw" if faiss_index.ntotal >= HNSW_MIN_ROWS else "flat",
+        "search": kind,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "build_seconds": round(time.perf_counter() - started, 2),
     }
@@ -318,10 +338,10 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
     return manifest
 
 
-def _faiss_index(vectors: np.ndarray):
+def _faiss_index_of_kind(vectors: np.ndarray, kind: str):
     import faiss
     dim = vectors.shape[1]
-    if len(vectors) >= HNSW_MIN_ROWS:
+    if kind == "hnsw":
         index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.hnsw.efSearch = HNSW_EF_SEARCH
@@ -347,11 +367,15 @@ def _write(target: Path, manifest: dict, index: Index, calibration: dict) -> Non
                 offsets.append(offsets[-1] + len(line))
         np.save(tmp / "chunk_offsets.npy", np.array(offsets, dtype=np.int64))
         (tmp / "calibration.json").write_text(json.dumps(calibration), encoding="utf-8")
-        for name in FILES[:-1]:
+        index.lexical.save(tmp)
+        if index.lexicon is not None:
+            index.lexicon.save(tmp)
+        names = [n for n in FILES[:-1] + OPTIONAL_FILES if (tmp / n).is_file()]
+        for name in names:
             with open(tmp / name, "rb") as fh:
                 os.fsync(fh.fileno())
         # Sizes, times and hashes let load() notice a truncated, edited or mixed-up file.
-        manifest["index_files"] = {name: _file_meta(tmp / name, digest=True) for name in FILES[:-1]}
+        manifest["index_files"] = {name: _file_meta(tmp / name, digest=True) for name in names}
         # The manifest goes last: a folder without one is never taken for an index.
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
         with open(tmp / "manifest.json", "rb") as fh:
@@ -465,22 +489,27 @@ def load(settings: Settings, verify: bool = False) -> Index:
         raise IndexCorrupt(f"index manifest in {folder} is unreadable")
     _check_files(folder, manifest, full=verify)
     import faiss
+    from .lexical import LexicalIndex
+    from .lexicon import Lexicon
     try:
         index = faiss.read_index(str(folder / "faiss.index"), faiss.IO_FLAG_MMAP)
         rows = np.load(folder / "rows.npy", allow_pickle=False)
         offsets = np.load(folder / "chunk_offsets.npy", allow_pickle=False)
         calibration = json.loads((folder / "calibration.json").read_text(encoding="utf-8"))
         chunks = ChunkList(folder / "chunks.jsonl", offsets)
-    except (RuntimeError, OSError, ValueError) as e:
+        lexical = LexicalIndex.load(folder)
+        lexicon = Lexicon.load(folder, lexical=lexical) if "lexicon.json" in manifest["index_files"] else None
+    except (RuntimeError, OSError, ValueError, KeyError, TypeError) as e:
         raise IndexCorrupt(f"index in {folder} is damaged ({type(e).__name__})") from e
     n = manifest.get("chunks")
     if not (index.ntotal == manifest.get("rows") == len(rows) and index.d == manifest.get("dim")
             and rows.ndim == 2 and rows.shape[1] == 2 and len(offsets) == (n or 0) + 1
-            and offsets[-1] == (folder / "chunks.jsonl").stat().st_size and isinstance(calibration, dict)):
+            and offsets[-1] == (folder / "chunks.jsonl").stat().st_size and isinstance(calibration, dict)
+            and len(lexical.langs) == n):
         raise IndexCorrupt(f"index in {folder} disagrees with its manifest ({index.ntotal} rows, {n} chunks)")
     if hasattr(index, "hnsw"):
         index.hnsw.efSearch = HNSW_EF_SEARCH
-    return Index(manifest, chunks, rows, _chunk_rows(rows, n), index, calibration)
+    return Index(manifest, chunks, rows, _chunk_rows(rows, n), index, lexical, lexicon, calibration)
 
 
 def verify(settings: Settings) -> dict:
@@ -489,7 +518,7 @@ def verify(settings: Settings) -> dict:
 
 
 def _check_files(folder: Path, manifest: dict, full: bool) -> None:
-    for name in FILES[:-1]:
+    for name in dict.fromkeys([*FILES[:-1], *manifest["index_files"]]):
         meta = manifest["index_files"].get(name)
         path = folder / name
         if not isinstance(meta, dict):

@@ -67,6 +67,7 @@ class Answer:
     citations: tuple[Citation, ...]
     hits: tuple[Hit, ...]
     timings_ms: dict = field(default_factory=dict)
+    signals: dict = field(default_factory=dict)  # what the refusal decision rested on
 
     def to_dict(self) -> dict:
         """The JSON object of the CLI contract (DESIGN.md)."""

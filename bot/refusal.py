@@ -11,6 +11,7 @@ is refused: the documents match it no better than they match questions about boi
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -92,7 +93,54 @@ def percentile(calibration: dict, lang: str, score: float) -> float:
     return float(np.searchsorted(np.asarray(values), score, side="left")) / len(values)
 
 
-def should_refuse(calibration: dict, lang: str, hits) -> bool:
+@lru_cache(maxsize=1)
+def question_words() -> frozenset[str]:
+    """Function words the generic stopword lists lack ("who", "wer", "how many")."""
+    return frozenset((DATA / "stopwords.txt").read_text(encoding="utf-8").split())
+
+
+def absent_share(index, query: str) -> float:
+    """The share of the question's content words that occur nowhere in the corpus, neither as
+    they are (stemmed, or as a compound part) nor through a dictionary translation:
+    "certifications", "salary" or "weather" over an article that never mentions them."""
+    lexical = index.lexical
+    if lexical is None:
+        return 0.0
+    from .lexical import normalise, stem, stopwords, words
+    stop = stopwords() | question_words()
+    content = [w for w in dict.fromkeys(words(normalise(query))) if len(w) > 2 and w not in stop and not w.isdigit()]
+    if not content:
+        return 0.0
+    missing = 0
+    for w in content:
+        if stem(w, "en") in lexical.vocab or stem(w, "de") in lexical.vocab:
+            continue
+        lexicon = index.lexicon
+        if lexicon is not None and (lexicon.terms(w, "de") or lexicon.terms(w, "en")):
+            continue
+        missing += 1
+    return missing / len(content)
+
+
+_COUNT_QUESTION = re.compile(r"\b(?:how many|how much|how often|how long|how old|what percentage|wie viele?|"
+                             r"wie oft|wie lange|wie alt|wie hoch|wieviele?)\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|hundred|thousand|million|"
+                     r"eins?|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|zwölf|hundert|tausend|million)\b",
+                     re.IGNORECASE)
+
+
+def wants_number(query: str) -> bool:
+    return bool(_COUNT_QUESTION.search(query))
+
+
+def judge(index, lang: str, query: str, hits) -> tuple[bool, dict]:
+    """(refuse?, the signals behind it)."""
     if not hits:
-        return True
-    return percentile(calibration, lang, hits[0].score) < MIN_PERCENTILE
+        return True, {}
+    signals = {"percentile": round(percentile(index.calibration, lang, hits[0].score), 3),
+               "absent": round(absent_share(index, query), 3)}
+    # "How many ...?" is not answered by passages without a single number in them.
+    if wants_number(query):
+        signals["number"] = any(_NUMBER.search(h.chunk.text) for h in hits[:3])
+    refuse = signals["percentile"] < MIN_PERCENTILE or signals.get("number") is False
+    return refuse, signals

@@ -12,6 +12,11 @@ CHUNK_WEIGHT = 0.5
 # Rows fetched from FAISS per wanted chunk: a chunk is a candidate through any of its rows.
 ROWS_PER_HIT = 16
 MIN_ROWS = 64
+# Fusion of normalised (z) scores over the candidates: dense + BM25 + dictionary coverage of
+# the question's terms in the passage's language (see README, "How it works").
+LEXICAL_CANDIDATES = 20
+BM25_WEIGHT = 0.0
+COVERAGE_WEIGHT = 0.3
 
 
 def dense_hits(index: Index, query: np.ndarray, k: int, extra=()) -> list[Hit]:
@@ -38,6 +43,26 @@ def dense_hits(index: Index, query: np.ndarray, k: int, extra=()) -> list[Hit]:
     return hits
 
 
-def retrieve(index: Index, query: np.ndarray, k: int) -> list[Hit]:
-    """The k best chunks for a normalised query vector, best first."""
-    return dense_hits(index, query, k)[:k]
+def retrieve(index: Index, query: np.ndarray, k: int, text: str | None = None) -> list[Hit]:
+    """The k best chunks for a normalised query vector (and the query's text, which brings
+    in the lexical channel and dictionary terms), best first."""
+    if not text or index.lexical is None:
+        return dense_hits(index, query, k)[:k]
+    extra = [pos for pos, _ in index.lexical.search(text, LEXICAL_CANDIDATES)]
+    hits = dense_hits(index, query, k, extra)
+    if len(hits) < 2:
+        return hits[:k]
+    positions = np.array([h.chunk.id for h in hits])
+    fused = _z(np.array([h.score for h in hits]))
+    if BM25_WEIGHT:
+        fused += BM25_WEIGHT * _z(index.lexical.score(text, positions))
+    if index.lexicon is not None and COVERAGE_WEIGHT:
+        fused += COVERAGE_WEIGHT * _z(index.lexicon.coverage(text, positions))
+    order = sorted(range(len(hits)), key=lambda i: (-fused[i], hits[i].chunk.id))
+    return [hits[i] for i in order[:k]]
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    sd = x.std()
+    return (x - x.mean()) / sd if sd > 1e-9 else np.zeros_like(x)

