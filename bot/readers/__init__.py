@@ -33,7 +33,7 @@ def read(suffix: str, data: bytes, text: str | None = None) -> list[Block]:
     suffix = suffix.lower()
     if suffix in (".md", ".markdown"):
         from .markdown import parse
-        return parse(text)
+        return pair_terms(parse(text), text)
     if suffix == ".txt":
         from .text import parse
         return parse(text)
@@ -47,7 +47,7 @@ def read(suffix: str, data: bytes, text: str | None = None) -> list[Block]:
         raise ValueError(f"no reader for {suffix}")
     from ..errors import UnreadableDocument
     try:
-        return parse(data)
+        return pair_terms(parse(data))
     except UnreadableDocument:
         raise
     except ImportError as e:
@@ -59,3 +59,36 @@ def read(suffix: str, data: bytes, text: str | None = None) -> list[Block]:
 
 def is_text(path: Path | str) -> bool:
     return Path(path).suffix.lower() in TEXT_SUFFIXES
+
+
+def _option_like(text: str) -> bool:
+    import re
+    bare = text.strip().lstrip("*_\\`[")
+    return len(text) <= 60 and "\n" not in text.strip() and bool(re.match(r"-{1,2}[\w?]", bare))
+
+
+def pair_terms(blocks: list[Block], text: str | None = None) -> list[Block]:
+    """An option line standing alone ("-a, --all") and the paragraph after it become one
+    definition, labelled by the option: formats that lose indentation (PDF, HTML, DOCX) need this."""
+    import re
+    from dataclasses import replace
+
+    out: list[Block] = []
+    i = 0
+    while i < len(blocks):
+        b = blocks[i]
+        nxt = blocks[i + 1] if i + 1 < len(blocks) else None
+        if (nxt is not None and b.kind == "paragraph" and nxt.kind == "paragraph" and b.section == nxt.section
+                and b.page == nxt.page and _option_like(b.text) and not _option_like(nxt.text)):
+            term = re.sub(r"[*_`\\]", "", " ".join(b.text.split()))
+            if text is not None and b.span and nxt.span:
+                merged = replace(b, kind="definition", text=text[b.span[0]:nxt.span[1]], term=term,
+                                 end_line=nxt.end_line, span=(b.span[0], nxt.span[1]))
+            else:
+                merged = replace(b, kind="definition", text=f"{b.text}\n{nxt.text}", term=term)
+            out.append(merged)
+            i += 2
+            continue
+        out.append(b)
+        i += 1
+    return out

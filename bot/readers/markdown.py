@@ -33,6 +33,8 @@ def parse(text: str) -> list[Block]:
                 title = re.sub(r"(^\s*#+\s*|\s+#+\s*$|^\s*#+\s*$)", "", lines[a])
             else:  # setext: the text lines above the === or --- line
                 title = " ".join(line.strip() for line in lines[a:b - 1])
+            # pandoc's attributes ("{#id}", "[]{#anchor}") are markup, not words of the title
+            title = re.sub(r"\[\]\{[^}]*\}|\{[#.][^}]*\}\s*$", "", title)
             heading_text[a] = " ".join(title.split())
         elif tok.type == "paragraph_open":
             found.append((a, b, "list_item" if in_list else "paragraph", 0))

@@ -56,13 +56,16 @@ def _bullet(line: str) -> bool:
     return bool(_BULLET.match(line.lstrip()))
 
 
-def parse(text: str) -> list[Block]:
-    return _Parser(text).run()
+def parse(text: str, titles: bool = True) -> list[Block]:
+    """Blocks of a plain text. titles=False: a short line alone is text, never a heading
+    (for text extracted from PDFs, where every short line stands alone)."""
+    return _Parser(text, titles).run()
 
 
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, titles: bool = True):
         self.text = text
+        self.titles = titles
         self.lines = text.split("\n")
         self.offsets = [0]
         for line in self.lines:
@@ -127,12 +130,12 @@ class _Parser:
                 and _UNDERLINE.fullmatch(lines[i + 1]) and len(lines[i + 1].strip()) >= len(line.strip()) // 2):
             self.pending.append((1 if "=" in lines[i + 1] else 2, line.strip(), i, i + 1))
             return i + 2
-        if (prev_blank and 1 <= _indent(line) <= 3 and title_like(line) and not self.blank(i + 1)
+        if (self.titles and prev_blank and 1 <= _indent(line) <= 3 and title_like(line) and not self.blank(i + 1)
                 and _indent(lines[i + 1]) > _indent(line) + 2 and not _bullet(line) and not line.lstrip().startswith("-")):
             # A man page's subsection heading (indented by 3, its text by 7).
             self.pending.append((2, line.strip(), i, i))
             return i + 1
-        if prev_blank and _indent(line) <= 3 and title_like(line) and "   " not in line.strip():
+        if self.titles and prev_blank and _indent(line) <= 3 and title_like(line) and "   " not in line.strip():
             # A title line alone, or opening a block of long lines, heads the text after it.
             if self.blank(i + 1) or len(lines[i + 1]) > LONG_LINE:
                 self.pending.append((1 if _indent(line) == 0 else 2, line.strip(), i, i))
