@@ -29,7 +29,7 @@ from .errors import BotError, CorpusError, IndexCorrupt
 from .records import BuildProgress, Chunk
 
 FORMAT = 1
-CHUNKER = 3  # bump when chunking rules change: old indexes are rebuilt
+CHUNKER = 4  # bump when chunking rules change: old indexes are rebuilt
 FILES = ("faiss.index", "chunks.jsonl", "words.json", "words.npy", "manifest.json")
 
 
@@ -181,7 +181,8 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
     report(BuildProgress("reading", 0, n_files, 0, 0))
     docs = corpus_mod.load(settings.corpus)
     if not docs:
-        raise CorpusError(f"no readable .txt or .md files in {settings.corpus}/: put your documents there")
+        raise CorpusError(f"no readable documents (.txt, .md, .pdf, .docx, .html) in {settings.corpus}/: "
+                          "put your documents there")
     chunks = corpus_mod.chunk_all(docs, settings.max_chars)
     if not chunks:
         raise CorpusError(f"the files in {settings.corpus}/ contain no text to index")
@@ -397,7 +398,7 @@ def ensure(settings: Settings, progress: bool | None = None, quiet: bool = False
         except IndexCorrupt as e:
             reason = str(e)
     if not corpus_files(settings):
-        raise CorpusError(f"no .txt or .md files in {settings.corpus}/: put your documents there")
+        raise CorpusError(f"no documents (.txt, .md, .pdf, .docx, .html) in {settings.corpus}/: put your documents there")
     with build_lock(settings.index):
         # Another process may have built it while we waited for the lock.
         again = stale_reason(settings)

@@ -21,7 +21,7 @@ def parse(data: bytes) -> list[Block]:
     for tag in soup.find_all(_DROP):
         tag.decompose()
     for br in soup.find_all("br"):
-        br.replace_with("\n")
+        br.replace_with("\u2028")  # a line break we can find again (source newlines are just spaces)
     # A table of contents of in-page links (man -Thtml puts one at the top) is navigation.
     for a in soup.find_all("a", href=lambda h: h and h.startswith("#")):
         if a.parent is not None and a.parent.name in ("body", "div", "nav", "main", "section"):
@@ -109,7 +109,7 @@ class _Walker:
             elif name in _LEAVES and not child.find(list(_LEAVES) + list(_HEADINGS) + ["table", "div"]):
                 self.flush_term()
                 text = _text(child, keep_lines=name == "pre")
-                head, _, last = child.get_text().rstrip().rpartition("\n")
+                head, _, last = child.get_text().rstrip().rpartition("\u2028")
                 last = " ".join(last.split())
                 if name == "p" and head.strip() and _option_like(last) and text.endswith(last):
                     # groff puts an option after a line break in the paragraph before its description
