@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from . import Block
+from . import Block, _option_like
 
 
 def parse(text: str) -> list[Block]:
@@ -34,7 +34,7 @@ def parse(text: str) -> list[Block]:
             else:  # setext: the text lines above the === or --- line
                 title = " ".join(line.strip() for line in lines[a:b - 1])
             # pandoc's attributes ("{#id}", "[]{#anchor}") are markup, not words of the title
-            title = re.sub(r"\[\]\{[^}]*\}|\{[#.][^}]*\}\s*$", "", title)
+            title = re.sub(r"\[\]\{[^}]*\}|\{[#.][^}]*\}\s*$|<[^>]*>", "", title)
             heading_text[a] = " ".join(title.split())
         elif tok.type == "paragraph_open":
             found.append((a, b, "list_item" if in_list else "paragraph", 0))
@@ -77,12 +77,16 @@ def parse(text: str) -> list[Block]:
             pending.append((a, b))
             continue
         last_end = b
-        block = _block(text, offsets, lines, a, b, kind, tuple(p[1] for p in path))
-        if block:
-            pending.clear()
-            for p in path:
-                p[2] = True
-            blocks.append(block)
+        parts = [(a, b)]
+        if kind == "paragraph" and b - a >= 2 and _option_like(lines[b - 1].strip()):
+            parts = [(a, b - 1), (b - 1, b)]  # an option after a hard break: pandoc's rendering of man pages
+        for x, y in parts:
+            block = _block(text, offsets, lines, x, y, kind, tuple(p[1] for p in path))
+            if block:
+                pending.clear()
+                for p in path:
+                    p[2] = True
+                blocks.append(block)
     for a, b in pending:  # headings at the very end: their own text is what is left
         block = _block(text, offsets, lines, a, b, "heading", tuple(p[1] for p in path))
         if block:

@@ -13,10 +13,16 @@ _OPTION_LINE = re.compile(r"-{1,2}[^\s,]+,?(?:\s+(?:-{1,2}[^\s,]+|[A-ZÄÖÜ_\[\
 
 
 def parse(data: bytes) -> list[Block]:
+    import logging
+    import warnings
+
     from pypdf import PdfReader
 
     from ..errors import UnreadableDocument
 
+    # pypdf logs every oddity of a damaged file; the caller reports one line per file instead.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="pypdf")
     reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted:
         try:
