@@ -1,4 +1,4 @@
-"""Command line: python -m bot index | ask | chat | serve | eval | bench."""
+"""Command line: python -m bot index | ask | chat | serve | eval | bench | chunks."""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +12,7 @@ from .errors import BotError, IndexCorrupt
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--corpus", type=Path, help="folder of .txt/.md documents (default: corpus/, env BOT_CORPUS)")
+    common.add_argument("--corpus", type=Path, help="folder of documents: .txt .md .pdf .docx .html (default: corpus/, env BOT_CORPUS)")
     common.add_argument("--index", type=Path, help="index folder (default: index/, env BOT_INDEX)")
     common.add_argument("--embedder", choices=["e5", "sentence-transformers"],
                         help="embedding backend (default: e5, env BOT_EMBEDDER)")
@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--scale", type=int, metavar="N", help="build and query N German man pages instead")
     s.add_argument("--synthetic", type=int, metavar="N", help="FAISS alone on N random vectors: flat vs HNSW")
     s.add_argument("--hnsw-recall", action="store_true", help="HNSW recall@10 vs flat on this index's vectors")
+    s = sub.add_parser("chunks", parents=[common], help="what the bot read from the documents, nothing embedded")
+    s.add_argument("files", nargs="*", type=Path, metavar="FILE", help="only these files (default: the whole corpus)")
+    s.add_argument("--json", action="store_true", help="one JSON object per chunk, one per line")
     return p
 
 
@@ -76,6 +79,8 @@ def _run(args, settings) -> int:
         from .ui import serve
         serve(settings, host=args.host, port=args.port)
         return 0
+    if args.command == "chunks":
+        return _chunks(args, settings)
     if args.command == "bench":
         from . import bench
         if args.synthetic:
@@ -147,4 +152,41 @@ def _index(args, settings) -> int:
         index_mod.ensure(settings, quiet=True)
         m = index_mod.load(settings).manifest
     print(index_mod.summary(m)[:-1] + f" -> {settings.index}/")
+    return 0
+
+
+def _chunks(args, settings) -> int:
+    from . import corpus
+    from .errors import CorpusError, UnreadableDocument
+    from .readers import SUFFIXES
+    if not args.files:
+        docs = corpus.load(settings.corpus)
+    else:
+        docs = []
+        root = settings.corpus.resolve() if settings.corpus.is_dir() else None
+        for path in args.files:
+            if not path.is_file():
+                raise CorpusError(f"{path} is not a file: give the path of a document")
+            if path.suffix.lower() not in SUFFIXES:
+                raise CorpusError(f"{path} is not a document the bot reads: use one of {' '.join(SUFFIXES)}")
+            real = path.resolve()
+            inside = root is not None and real.is_relative_to(root)
+            source = (Path(settings.corpus.name) / real.relative_to(root)).as_posix() if inside else path.as_posix()
+            try:
+                docs.append(corpus.read(path, source, path.read_bytes()))
+            except UnreadableDocument as e:
+                raise CorpusError(f"{path}: {e}") from None
+    chunks = corpus.chunk_all(docs, settings.max_chars)
+    for c in chunks:
+        if args.json:
+            print(json.dumps({"source": c.source, "section": c.section, "start_line": c.start_line,
+                              "end_line": c.end_line, "page": c.page, "location": c.location,
+                              "headings": list(c.headings), "text": c.text}, ensure_ascii=False))
+        else:
+            where = " ".join(x for x in (c.source, c.location, f"[{c.section}]" if c.section else "") if x)
+            print(where)
+            print("\n".join("    " + line.strip() for line in c.text.split("\n") if line.strip()))
+            print()
+    if not args.json:
+        print(f"{len(chunks)} chunks from {len(docs)} file(s)", file=sys.stderr)
     return 0

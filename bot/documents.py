@@ -1,4 +1,4 @@
-"""Adding documents to the corpus folder from an upload: safe names, text only, bounded size."""
+"""Adding documents to the corpus folder from an upload: safe names, readable documents only, bounded size."""
 from __future__ import annotations
 
 import os
@@ -7,11 +7,13 @@ import tempfile
 import unicodedata
 from pathlib import Path
 
+from . import readers
 from .config import Settings
 from .corpus import decode
-from .errors import UploadError
+from .errors import UnreadableDocument, UploadError
 
-SUFFIXES = (".txt", ".md")
+SUFFIXES = readers.SUFFIXES
+_KINDS = "text (.txt), Markdown (.md), PDF, Word (.docx) or HTML"
 MAX_NAME_CHARS = 120
 # Letters (any script), digits, space and a few harmless marks; must start with a letter or digit,
 # which also rules out hidden files, "..", and anything with a slash or backslash in it.
@@ -21,7 +23,7 @@ _SAFE_NAME = re.compile(r"[^\W_][\w .()+-]*")
 def check_name(name: str) -> str:
     """The file name as it will be saved (NFC), or UploadError saying what is wrong with it."""
     if not isinstance(name, str) or not name.strip():
-        raise UploadError("the file has no name: give it a name ending in .txt or .md")
+        raise UploadError("the file has no name: give it a name ending in " + ", ".join(SUFFIXES))
     name = unicodedata.normalize("NFC", name.strip())
     shown = name if len(name) <= 60 else name[:57] + "..."
     if "/" in name or "\\" in name or "\x00" in name:
@@ -29,7 +31,7 @@ def check_name(name: str) -> str:
     if len(name) > MAX_NAME_CHARS:
         raise UploadError(f"{shown!r} is a longer name than {MAX_NAME_CHARS} characters: rename the file")
     if Path(name).suffix.lower() not in SUFFIXES:
-        raise UploadError(f"{shown!r} is not a .txt or .md file: only plain text and Markdown can be added")
+        raise UploadError(f"{shown!r} is not a document the bot reads: add {_KINDS} files")
     if not _SAFE_NAME.fullmatch(name) or ".." in name:
         raise UploadError(f"{shown!r} is not a safe file name: use letters, digits, spaces, '-', '_' and '.' only")
     return name
@@ -45,11 +47,20 @@ def save(settings: Settings, name: str, data: bytes, replace: bool = False) -> P
     if len(data) > settings.max_upload_bytes:
         raise UploadError(f"{name} is {len(data):,} bytes, over the {settings.max_upload_bytes:,}-byte limit: "
                           "split it into smaller files")
-    text = decode(data)
-    if text is None:
-        raise UploadError(f"{name} is not a text file: save it as plain text (.txt) or Markdown (.md)")
-    if not text.strip():
-        raise UploadError(f"{name} is empty: there is nothing to index in it")
+    if readers.is_text(name) or Path(name).suffix.lower() in (".html", ".htm"):
+        text = decode(data)
+        if text is None:
+            raise UploadError(f"{name} is not a text file: save it as plain text (.txt) or Markdown (.md)")
+        if not text.strip():
+            raise UploadError(f"{name} is empty: there is nothing to index in it")
+    if not readers.is_text(name):
+        # A binary format is only known to be what its name says once its reader has read it.
+        try:
+            blocks = readers.read(Path(name).suffix, data)
+        except UnreadableDocument as e:
+            raise UploadError(f"{name} cannot be added: {e}") from None
+        if not blocks:
+            raise UploadError(f"{name} has no text the bot can read: nothing to index in it")
     folder = settings.corpus
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name

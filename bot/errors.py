@@ -23,3 +23,7 @@ class QuestionError(BotError):
 
 class UploadError(BotError):
     """An uploaded document was refused (name, type or size)."""
+
+
+class UnreadableDocument(BotError):
+    """A document's parser could not read it (encrypted or scanned PDF, broken DOCX)."""

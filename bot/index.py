@@ -37,12 +37,13 @@ from pathlib import Path
 import numpy as np
 
 from . import corpus as corpus_mod
+from .chunking import embedding_text
 from .config import Settings
 from .errors import BotError, CorpusError, IndexCorrupt
 from .records import BuildProgress, Chunk
 
 FORMAT = 2
-CHUNKER = 3  # bump when chunking rules change: old indexes are rebuilt
+CHUNKER = 4  # bump when chunking rules change: old indexes are rebuilt
 FILES = ("faiss.index", "rows.npy", "chunks.jsonl", "chunk_offsets.npy", "lexical.json", "lexical.npy",
          "calibration.json", "manifest.json")
 OPTIONAL_FILES = ("lexicon.json",)  # only with the dictionary installed
@@ -174,11 +175,6 @@ def row_layout(chunks) -> tuple[list[str], np.ndarray]:
     return texts, np.array(rows, dtype=np.int32).reshape(-1, 2)
 
 
-def embedding_text(text: str) -> str:
-    """What the model reads: hard-wrapped lines reflowed into one."""
-    return " ".join(text.split())
-
-
 def _chunk_rows(rows: np.ndarray, n_chunks: int) -> np.ndarray:
     return np.searchsorted(rows[:, 0], np.arange(n_chunks + 1), side="left").astype(np.int64)
 
@@ -281,7 +277,8 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
     report(BuildProgress("reading", 0, n_files, 0, 0))
     docs = corpus_mod.load(settings.corpus)
     if not docs:
-        raise CorpusError(f"no readable .txt or .md files in {settings.corpus}/: put your documents there")
+        raise CorpusError(f"no readable documents (.txt, .md, .pdf, .docx, .html) in {settings.corpus}/: "
+                          "put your documents there")
     chunks = corpus_mod.chunk_all(docs, settings.max_chars)
     if not chunks:
         raise CorpusError(f"the files in {settings.corpus}/ contain no text to index")
@@ -542,7 +539,7 @@ def ensure(settings: Settings, progress: bool | None = None, quiet: bool = False
         except IndexCorrupt as e:
             reason = str(e)
     if not corpus_files(settings):
-        raise CorpusError(f"no .txt or .md files in {settings.corpus}/: put your documents there")
+        raise CorpusError(f"no documents (.txt, .md, .pdf, .docx, .html) in {settings.corpus}/: put your documents there")
     with build_lock(settings.index):
         # Another process may have built it while we waited for the lock.
         again = stale_reason(settings)

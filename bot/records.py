@@ -19,6 +19,7 @@ class Chunk:
     sentences: tuple[Span, ...]  # spans of the sentences inside text
     page: int | None = None  # 1-based page of a PDF, else None
     page_label: str | None = None  # the printed page label when the PDF has one
+    headings: tuple[str, ...] = ()  # the heading path, outermost first (section is its last entry)
 
     @property
     def location(self) -> str:
@@ -35,11 +36,13 @@ class Chunk:
     def to_json(self) -> dict:
         d = asdict(self)
         d["sentences"] = [list(s) for s in self.sentences]
+        d["headings"] = list(self.headings)
         return d
 
     @classmethod
     def from_json(cls, d: dict) -> "Chunk":
-        return cls(**{**d, "sentences": tuple(tuple(s) for s in d["sentences"])})
+        return cls(**{**d, "sentences": tuple(tuple(s) for s in d["sentences"]),
+                      "headings": tuple(d.get("headings", ()))})
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from bot import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = ROOT / "corpus" / "vertriebsleiter-vs-vertriebsoperationsleiter.txt"
-QUESTIONS = ROOT.parent / "shared" / "eval" / "questions.json"
+QUESTIONS = ROOT / "tests" / "data" / "questions.json"
 
 
 @pytest.fixture(scope="session")

@@ -58,21 +58,16 @@ def made_of_kept_text(gap: str, kept: str) -> bool:
     return True
 
 
-def excused_lines(lines: list[str], markdown: bool) -> set[int]:
-    """Lines that may become headings instead of text: explicit headings, and (plain text)
-    short title-like lines with text or a heading somewhere after them."""
-    excused, later_content = set(), False
-    for i in range(len(lines) - 1, -1, -1):
-        line = lines[i]
-        if not line.strip():
-            continue
-        if corpus._heading(line) is not None:
+def excused_lines(lines: list[str], chunks: list[Chunk]) -> set[int]:
+    """Lines that are headings instead of text: each must be in the heading path of some chunk
+    (so it is not lost either); an underline of one (=== or ---) has no words to lose."""
+    headings = {norm(h) for c in chunks for h in c.headings if h.strip()}
+    excused = set()
+    for i, line in enumerate(lines):
+        if norm(line) in headings or norm(line).strip("#").strip() in headings:
             excused.add(i)
-            later_content = True
-        elif not markdown and corpus._title_like(line) and later_content:
+        elif i - 1 in excused and line.strip() and not any(ch.isalnum() for ch in line):
             excused.add(i)
-        else:
-            later_content = True
     return excused
 
 
@@ -104,10 +99,10 @@ def test_chunks_point_at_their_lines_and_lose_nothing(text, md, max_chars):
             assert c.text[s:e] == c.text[s:e].strip()
             assert not c.text[prev:s].strip()
             prev = e
-    # Nothing lost: every character of text is in a chunk, unless its line is a heading or
+    # Nothing lost: every character of text is in a chunk, unless its line is a heading (of some chunk) or
     # it belongs to a paragraph dropped as an exact duplicate of one that is kept.
     kept = "\x01".join("".join(norm(c.text).split()) for c in chunks)
-    excused = excused_lines(lines, md)
+    excused = excused_lines(lines, chunks)
     for i, line in enumerate(lines):
         if i in excused or not line.strip():
             continue
@@ -115,8 +110,9 @@ def test_chunks_point_at_their_lines_and_lose_nothing(text, md, max_chars):
                                                   for j, ch in enumerate(line)).replace("\x01", "\n"))
         for gap in gaps:
             assert made_of_kept_text(norm(gap), kept), (i, line, gap)
-    # No duplicates: each kept chunk text is distinct.
-    assert len({norm(c.text) for c in chunks}) == len(chunks)
+    # No duplicates: each kept chunk text is distinct within its section (the same words under
+    # another heading are kept, or that heading would be lost).
+    assert len({(c.section, norm(c.text)) for c in chunks}) == len(chunks)
 
 
 @FAST

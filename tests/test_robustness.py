@@ -130,7 +130,7 @@ def test_missing_corpus_folder(tmp_path, capsys):
 
 
 def test_empty_corpus_folder_says_where_to_put_documents(make_corpus, capsys):
-    s = make_corpus({"notes.pdf": b"%PDF-1.4", ".hidden.txt": "secret"})
+    s = make_corpus({"notes.odt": b"PK\x03\x04", ".hidden.txt": "secret"})
     for argv in (["index", *flags(s)], ["ask", *flags(s), GOOD]):
         assert main(argv) == 1
         one_line_error(capsys.readouterr().err, f"{s.corpus}/", "put your documents there")

@@ -1,0 +1,267 @@
+"""Readers on real files made by real tools (man, groff, pandoc, pdftotext) on the fly: nothing lost."""
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bot import corpus, readers
+from bot.chunking import embedding_text
+from bot.cli import main
+
+MAN_DE = Path("/usr/share/man/de/man1")
+PAGES = ["ls", "cp", "mv", "tar", "find", "ps", "kill", "sort", "grep", "date", "mkdir"]
+
+
+def need(*tools):
+    for tool in tools:
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (apt-get install groff pandoc poppler-utils man-db)")
+    if not MAN_DE.is_dir():
+        pytest.skip("German man pages missing (apt-get install manpages-de)")
+
+
+def render(page: str, fmt: str, out: Path) -> Path:
+    src = MAN_DE / f"{page}.1.gz"
+    if fmt == "txt":
+        text = subprocess.run(["man", "-l", "-Tutf8", str(src)], capture_output=True, check=True,
+                              env={"MANWIDTH": "80", "PATH": "/usr/bin:/bin"}).stdout
+        text = subprocess.run(["col", "-bx"], input=text, capture_output=True, check=True).stdout
+    else:
+        text = subprocess.run(["man", f"-T{fmt}", "-l", str(src)], capture_output=True, check=True,
+                              env={"PATH": "/usr/bin:/bin"}).stdout
+    out.write_bytes(text)
+    return out
+
+
+def chunks_of(path: Path, max_chars: int = 1200):
+    doc = corpus.read(path, f"corpus/{path.name}", path.read_bytes())
+    return corpus.chunk_document(doc, max_chars)
+
+
+def squash(s: str) -> str:
+    return "".join(s.split()).casefold()
+
+
+def lost_lines(text: str, chunks) -> list[tuple[int, str]]:
+    """Non-blank lines in no chunk's line range with all their words, and not a heading of one."""
+    headings = {" ".join(h.split()) for c in chunks for h in c.headings}
+    lost = []
+    for i, line in enumerate(text.split("\n"), 1):
+        if not line.strip() or " ".join(line.split()) in headings:
+            continue
+        words = re.findall(r"\w+", line)
+        if not any(c.start_line <= i <= c.end_line and all(w in c.text for w in words) for c in chunks):
+            lost.append((i, line))
+    return lost
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_man_page_text_loses_no_line(tmp_path, page):
+    need("man", "col")
+    path = render(page, "txt", tmp_path / f"{page}.txt")
+    chunks = chunks_of(path)
+    text = path.read_text(encoding="utf-8")
+    assert lost_lines(text, chunks) == []
+    assert all(c.text == c.text.strip() and c.text in text for c in chunks)
+
+
+def test_man_page_structure(tmp_path):
+    need("man", "col")
+    chunks = chunks_of(render("ls", "txt", tmp_path / "ls.txt"))
+    by_section = {c.section: c for c in chunks}
+    a = by_section["BESCHREIBUNG > -a, --all"]
+    assert a.text.startswith("-a, --all") and "beginnen" in a.text and a.end_line == a.start_line + 1
+    # The synopsis is text of its section, not the section of everything after it.
+    assert any(c.section == "ÜBERSICHT" and c.text.startswith("ls [OPTION]") for c in chunks)
+    assert not any(c.section.startswith("ls [OPTION]") for c in chunks)
+    assert any(c.section == "SIEHE AUCH" and "dircolors(1)" in c.text for c in chunks)
+    chunks = chunks_of(render("tar", "txt", tmp_path / "tar.txt"))
+    sub = [c for c in chunks if c.section == "Informative Ausgabe > --full-time"]
+    assert sub and sub[0].headings == ("OPTIONEN", "Informative Ausgabe")
+
+
+def test_licence_and_article_lose_no_line(tmp_path):
+    from conftest import ARTICLE
+    paths = [ARTICLE] + [p for p in map(Path, ["/usr/share/common-licenses/GPL-3",
+                                               "/usr/share/common-licenses/Apache-2.0"]) if p.exists()]
+    for path in paths:
+        copy = tmp_path / (path.stem + ".txt")
+        shutil.copy(path, copy)
+        doc = corpus.read(copy, "corpus/x.txt", copy.read_bytes())
+        chunks = corpus.chunk_document(doc, 1200)
+        assert lost_lines(doc.text, chunks) == [], path
+
+
+def pdftotext_page(pdf: Path, n: int) -> str:
+    return subprocess.run(["pdftotext", "-f", str(n), "-l", str(n), "-enc", "UTF-8", str(pdf), "-"],
+                          capture_output=True, check=True, text=True).stdout
+
+
+def test_pdf_from_groff_pages_and_words(tmp_path):
+    need("man", "groff", "pdftotext")
+    pdf = render("ls", "pdf", tmp_path / "ls.pdf")
+    chunks = chunks_of(pdf)
+    pages = {c.page for c in chunks}
+    assert min(pages) == 1 and max(pages) >= 3 and all(c.start_line is None for c in chunks)
+    assert all(c.location == f"p. {c.page}" for c in chunks)
+    for c in chunks:
+        truth = squash(pdftotext_page(pdf, c.page))
+        words = [w for w in re.findall(r"\w{6,}", c.text)]
+        found = sum(squash(w) in truth for w in words)
+        assert found >= 0.9 * len(words), (c.page, c.text[:80])
+    # The running header and footer ("LS(1) ... LS(1)", "GNU coreutils 9.1 ... 2") are dropped.
+    assert not any("Dienstprogramme für Benutzer" in c.text or "GNU coreutils 9.1" in c.text for c in chunks)
+    assert any(c.section == "BESCHREIBUNG > -a, --all" for c in chunks)
+    # Every word pypdf extracted, bar the running lines, is in some chunk.
+    from pypdf import PdfReader
+    from bot.readers.pdf import drop_running_lines
+    kept = squash(" ".join(c.text for c in chunks) + " ".join(h for c in chunks for h in c.headings))
+    for text in drop_running_lines([p.extract_text() for p in PdfReader(pdf).pages]):
+        for w in re.findall(r"\w+", text):
+            assert squash(w) in kept, w
+
+
+def test_html_from_man(tmp_path):
+    need("man", "groff")
+    html = render("ls", "html", tmp_path / "ls.html")
+    chunks = chunks_of(html)
+    assert {"BEZEICHNUNG", "BESCHREIBUNG", "SIEHE AUCH"} <= {c.headings[-1] for c in chunks if c.headings}
+    a = next(c for c in chunks if c.section == "BESCHREIBUNG > -a, --all")
+    assert "beginnen" in a.text and a.page is None and a.start_line is None and a.location == ""
+    from bs4 import BeautifulSoup
+    soup = BeautifulSoup(html.read_bytes(), "lxml")
+    for tag in soup.find_all(["script", "style", "head"]):
+        tag.decompose()
+    kept = squash(" ".join(c.text for c in chunks) + " ".join(h for c in chunks for h in c.headings))
+    for w in re.findall(r"\w+", soup.body.get_text(" ")):
+        assert squash(w) in kept, w
+
+
+def test_docx_and_markdown_from_pandoc(tmp_path):
+    need("man", "groff", "pandoc")
+    html = render("cp", "html", tmp_path / "cp.html")
+    docx, md = tmp_path / "cp.docx", tmp_path / "cp.md"
+    subprocess.run(["pandoc", "-f", "html", "-t", "docx", str(html), "-o", str(docx)], check=True)
+    subprocess.run(["pandoc", "-f", "html", "-t", "gfm", str(html), "-o", str(md)], check=True)
+    for path in (docx, md):
+        chunks = chunks_of(path)
+        assert any(c.section == "BESCHREIBUNG > -a, --archive" for c in chunks), path
+        assert any(c.headings and c.headings[-1] == "SIEHE AUCH" for c in chunks), path
+    import docx as python_docx
+    kept = squash(" ".join(c.text for c in chunks_of(docx)))
+    for p in python_docx.Document(str(docx)).paragraphs:
+        if p.style.name.startswith("Heading"):
+            continue
+        for w in re.findall(r"\w+", p.text):
+            assert squash(w) in kept, w
+    md_text = md.read_text(encoding="utf-8")
+    md_chunks = chunks_of(md)
+    assert all(c.text in md_text for c in md_chunks)
+    lines = md_text.split("\n")
+    for c in md_chunks:
+        assert c.text.startswith(lines[c.start_line - 1].strip()[:20])
+
+
+def test_docx_localized_headings_lists_and_tables(tmp_path):
+    import docx
+    from docx.enum.style import WD_STYLE_TYPE
+    d = docx.Document()
+    d.styles.add_style("Überschrift 1", WD_STYLE_TYPE.PARAGRAPH)
+    d.add_paragraph("Anleitung", style="Überschrift 1")
+    d.add_paragraph("Erster Absatz über das Kochen von Nudeln.")
+    d.add_paragraph("Salz ins Wasser", style="List Bullet")
+    d.add_paragraph("Nudeln hinein", style="List Bullet")
+    t = d.add_table(rows=2, cols=2)
+    t.cell(0, 0).text, t.cell(0, 1).text = "Sorte", "Minuten"
+    t.cell(1, 0).text, t.cell(1, 1).text = "Spaghetti", "9"
+    d.save(tmp_path / "k.docx")
+    chunks = chunks_of(tmp_path / "k.docx")
+    assert [c.section for c in chunks] == ["Anleitung"] * 3
+    assert chunks[1].text == "Salz ins Wasser\nNudeln hinein"  # one list, read whole
+    assert chunks[2].text == "Sorte | Minuten\nSpaghetti | 9"
+
+
+def test_unreadable_files_are_skipped_with_one_warning(make_corpus, capsys):
+    from pypdf import PdfWriter
+    w = PdfWriter()
+    w.add_blank_page(200, 200)
+    w.encrypt("geheim")
+    import io
+    buf = io.BytesIO()
+    w.write(buf)
+    s = make_corpus({"gut.txt": "Ein lesbarer Text.\n", "geheim.pdf": buf.getvalue(), "kaputt.docx": b"PK\x03\x04kaputt",
+                     "leer.pdf": b"%PDF-1.4 nichts"})
+    docs = corpus.load(s.corpus)
+    err = capsys.readouterr().err
+    assert [d.source for d in docs] == ["corpus/gut.txt"]
+    for name in ("geheim.pdf", "kaputt.docx", "leer.pdf"):
+        [line] = [x for x in err.splitlines() if name in x]
+        assert line.startswith(f"warning: skipping corpus/{name}: ")
+    assert "encrypted" in err and "Traceback" not in err
+
+
+def test_embedding_text_joins_hyphenation_but_chunk_text_stays():
+    from bot.records import Chunk
+    c = Chunk(0, "corpus/x.txt", "", 1, 3, "mit -l: An‐\n       zeigen von Kurz- und\nLangform, Ein-\nträge", ((0, 50),))
+    assert embedding_text(c.text) == "mit -l: Anzeigen von Kurz- und Langform, Einträge"
+    assert "An‐\n" in c.text
+
+
+def test_chunks_command_json_and_errors(tmp_path, capsys):
+    need("man", "groff")
+    corpus_dir = tmp_path / "corpus"
+    corpus_dir.mkdir()
+    render("mkdir", "pdf", corpus_dir / "mkdir.pdf")
+    (corpus_dir / "a.txt").write_text("Titel\n\nErste Zeile\nzweite Zeile.\n", encoding="utf-8")
+    assert main(["chunks", "--json", "--corpus", str(corpus_dir), "--index", str(tmp_path / "index")]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["source"] for r in rows} == {"corpus/a.txt", "corpus/mkdir.pdf"}
+    a = next(r for r in rows if r["source"] == "corpus/a.txt")
+    assert (a["section"], a["start_line"], a["end_line"], a["page"], a["text"]) == (
+        "Titel", 3, 4, None, "Erste Zeile\nzweite Zeile.")
+    assert all(r["page"] >= 1 and r["start_line"] is None for r in rows if r["source"].endswith(".pdf"))
+    assert not (tmp_path / "index").exists()  # nothing embedded, no index written
+    assert main(["chunks", "--corpus", str(corpus_dir), str(corpus_dir / "a.txt")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("corpus/a.txt lines 3-4 [Titel]\n    Erste Zeile\n")
+    assert main(["chunks", "--corpus", str(corpus_dir), str(tmp_path / "missing.txt")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_ask_json_cites_the_pdf_page(tmp_path, capsys):
+    need("man", "groff", "pdftotext")
+    corpus_dir = tmp_path / "corpus"
+    corpus_dir.mkdir()
+    pdf = render("ls", "pdf", corpus_dir / "ls.pdf")
+    assert main(["ask", "--json", "--corpus", str(corpus_dir), "--index", str(tmp_path / "index"),
+                 "Welche Option sortiert nach Dateigröße?"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert not r["refused"] and r["citations"]
+    for c in r["citations"] + r["passages"]:
+        assert c["source"] == "corpus/ls.pdf" and c["start_line"] is None and c["location"] == f"p. {c['page']}"
+        words = re.findall(r"\w{6,}", c["text"])
+        truth = squash(pdftotext_page(pdf, c["page"]))
+        assert sum(squash(w) in truth for w in words) >= 0.9 * len(words)
+
+
+def test_upload_accepts_documents_checked_by_reading_them(tmp_path):
+    from bot import documents
+    from bot.config import Settings
+    from bot.errors import UploadError
+    import docx
+    d = docx.Document()
+    d.add_paragraph("Ein Absatz.")
+    d.save(tmp_path / "x.docx")
+    s = Settings(corpus=tmp_path / "corpus", index=tmp_path / "index")
+    assert documents.save(s, "bericht.docx", (tmp_path / "x.docx").read_bytes()).name == "bericht.docx"
+    assert documents.save(s, "seite.html", b"<html><body><p>Hallo Welt</p></body></html>").exists()
+    with pytest.raises(UploadError, match="kaputt.pdf cannot be added"):
+        documents.save(s, "kaputt.pdf", b"%PDF-1.4 kein pdf")
+    with pytest.raises(UploadError, match="not a document the bot reads"):
+        documents.save(s, "bild.png", b"\x89PNG")
+    assert ".pdf" in readers.SUFFIXES and ".docx" in documents.SUFFIXES
+    assert sorted(p.name for p in s.corpus.iterdir()) == ["bericht.docx", "seite.html"]
