@@ -94,6 +94,7 @@ class Tokenizer:
 
     def encode(self, text: str) -> tuple[list[int], list[int], list[int]]:
         """Content token ids (no <s>/</s>) and each token's [start, end) character span in text."""
+        text = text.split("\x00", 1)[0]  # e5.c reads a C string: it ends at the first NUL
         chars, src = [], []
         norm = self.norm
         for i, ch in enumerate(text):
