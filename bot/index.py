@@ -65,6 +65,7 @@ def embedder_id(settings: Settings) -> str:
 def chunking(settings: Settings) -> dict:
     from . import lexical, lexicon
     return {"chunker": CHUNKER, "max_chars": settings.max_chars, "hnsw_min_rows": settings.hnsw_min_rows,
+            "sentence_vectors": settings.sentence_vectors,
             "lexical": lexical.VERSION,
             "lexicon": lexicon.VERSION, "dictionary": _dictionary_stamp()}
 
@@ -162,15 +163,18 @@ class Index:
         return self.faiss_index.reconstruct_batch(rows.astype(np.int64)), counts
 
 
-def row_layout(chunks) -> tuple[list[str], np.ndarray]:
-    """Texts to embed and, per row, (chunk position, sentence number or -1 for the whole chunk)."""
+def row_layout(chunks, late: bool = False) -> tuple[list[str], np.ndarray]:
+    """Texts to embed and, per row, (chunk position, sentence number or -1 for the whole chunk).
+    With late chunking a sentence row's "text" is a key (chunk text, sentence number): its
+    vector comes from the chunk's forward pass."""
     texts, rows = [], []
     for pos, c in enumerate(chunks):
-        texts.append(embedding_text(c.text))
+        whole = embedding_text(c.text)
+        texts.append(whole)
         rows.append((pos, -1))
         if len(c.sentences) > 1:
             for j, (s, e) in enumerate(c.sentences):
-                texts.append(embedding_text(c.text[s:e]))
+                texts.append(f"{whole}\x00{j}" if late else embedding_text(c.text[s:e]))
                 rows.append((pos, j))
     return texts, np.array(rows, dtype=np.int32).reshape(-1, 2)
 
@@ -283,8 +287,9 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
     if not chunks:
         raise CorpusError(f"the files in {settings.corpus}/ contain no text to index")
     embedder = embedders.get(settings.embedder, settings.model)
-    known = _previous_vectors(settings, embedder.id) if reuse else {}
-    texts, rows = row_layout(chunks)
+    late = settings.sentence_vectors == "late" and hasattr(embedder, "passages_with_spans")
+    known = _previous_vectors(settings, embedder.id, late) if reuse else {}
+    texts, rows = row_layout(chunks, late)
     report(BuildProgress("embedding", n_files, n_files, 0, len(chunks)))
     t_embed = time.perf_counter()
 
@@ -294,8 +299,11 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
         left = elapsed / rows_done * (len(texts) - rows_done) if rows_done and elapsed > 0.5 else None
         report(BuildProgress("embedding", n_files, n_files, done, len(chunks), left))
 
-    vectors = _embed(embedder, texts, progress, known=known, on_rows=embedded)
-    n_embedded = int(getattr(vectors, "embedded", len(texts)))
+    if late:
+        vectors, n_embedded = _embed_late(embedder, chunks, texts, rows, known, embedded)
+    else:
+        vectors = _embed(embedder, texts, progress, known=known, on_rows=embedded)
+        n_embedded = int(getattr(vectors, "embedded", len(texts)))
     report(BuildProgress("saving", n_files, n_files, len(chunks), len(chunks), None))
     kind = "hnsw" if len(vectors) >= settings.hnsw_min_rows else "flat"
     faiss_index = _faiss_index_of_kind(vectors, kind)
@@ -327,6 +335,7 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
         "rows": int(faiss_index.ntotal),
         "texts_embedded": n_embedded,
         "search": kind,
+        "sentence_vectors": "late" if late else "separate",
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "build_seconds": round(time.perf_counter() - started, 2),
     }
@@ -393,16 +402,56 @@ def _file_meta(path: Path, digest: bool) -> dict:
     return meta
 
 
-def _previous_vectors(settings: Settings, embedder_id: str) -> dict:
+def _previous_vectors(settings: Settings, embedder_id: str, late: bool = False) -> dict:
     """Vectors of the current index by text, so a rebuild embeds only what is new."""
     try:
         old = load(settings)
     except (BotError, OSError):
         return {}
-    if old.manifest.get("embedder") != embedder_id:
+    if old.manifest.get("embedder") != embedder_id or old.manifest.get("sentence_vectors", "separate") != \
+            ("late" if late else "separate"):
         return {}
-    texts, _ = row_layout(old.chunks)
+    texts, _ = row_layout(old.chunks, late)
     return dict(zip(texts, old.vectors))
+
+
+def _embed_late(embedder, chunks, texts, rows, known, on_rows) -> tuple[np.ndarray, int]:
+    """Chunk vectors and their sentences' vectors from one forward pass per chunk."""
+    vectors = np.empty((len(texts), embedder.dim), np.float32)
+    starts = _chunk_rows(rows, len(chunks))
+    todo = []
+    for pos in range(len(chunks)):
+        a, b = starts[pos], starts[pos + 1]
+        if all(t in known for t in texts[a:b]):
+            vectors[a:b] = [known[t] for t in texts[a:b]]
+        else:
+            todo.append(pos)
+    batch = 64
+    for i in range(0, len(todo), batch):
+        part = todo[i:i + batch]
+        whole, pooled = embedder.passages_with_spans(
+            [embedding_text(chunks[p].text) for p in part],
+            [_reflowed_spans(chunks[p]) if len(chunks[p].sentences) > 1 else [] for p in part])
+        for p, w, sentences in zip(part, whole, pooled):
+            a, b = starts[p], starts[p + 1]
+            vectors[a] = w
+            vectors[a + 1:b] = sentences
+        if on_rows:
+            on_rows(int(starts[part[-1] + 1]))
+    return vectors, len(todo)
+
+
+def _reflowed_spans(chunk) -> list[tuple[int, int]]:
+    """The chunk's sentence spans inside its embedding text (sentences reflowed one by one)."""
+    spans, at = [], 0
+    whole = embedding_text(chunk.text)
+    for s, e in chunk.sentences:
+        piece = embedding_text(chunk.text[s:e])
+        start = whole.find(piece, at)
+        start = start if start >= 0 else at
+        spans.append((start, start + len(piece)))
+        at = start + len(piece)
+    return spans
 
 
 class _Vectors(np.ndarray):
@@ -432,7 +481,7 @@ def _embed(embedder, texts: list[str], progress: bool | None, queries: bool = Fa
 
 
 def _encode(embedder, texts: list[str], progress: bool | None, queries: bool, on_rows=None) -> np.ndarray:
-    batch = 32
+    batch = 128  # large enough for the engine to bucket by length, small enough for progress
     show = progress if progress is not None else len(texts) > 1000
     bar = None
     if show:
