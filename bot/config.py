@@ -40,6 +40,8 @@ class Settings:
     # Sentence vectors: "separate" embeds each sentence of a chunk on its own; "late" pools
     # them from the chunk's own forward pass (one embedding per chunk).
     sentence_vectors: str = "separate"
+    # Embed each chunk together with its document's name and section path.
+    chunk_context: bool = False
 
     def with_(self, **changes) -> "Settings":
         """A copy with the given fields changed; None values are ignored."""
@@ -58,8 +60,12 @@ ENV = {
     "BOT_MODEL": "model",
     "BOT_FEEDBACK": "feedback",
     "BOT_SENTENCE_VECTORS": "sentence_vectors",
+    "BOT_CHUNK_CONTEXT": "chunk_context",
 }
 
 
 def from_env(environ=os.environ) -> Settings:
-    return Settings().with_(**{field: environ[var] for var, field in ENV.items() if environ.get(var)})
+    values = {field: environ[var] for var, field in ENV.items() if environ.get(var)}
+    if "chunk_context" in values:
+        values["chunk_context"] = values["chunk_context"].lower() in ("1", "true", "yes")
+    return Settings().with_(**values)

@@ -43,7 +43,7 @@ from .errors import BotError, CorpusError, IndexCorrupt
 from .records import BuildProgress, Chunk
 
 FORMAT = 2
-CHUNKER = 4  # bump when chunking rules change: old indexes are rebuilt
+CHUNKER = 5  # bump when chunking rules change: old indexes are rebuilt
 FILES = ("faiss.index", "rows.npy", "chunks.jsonl", "chunk_offsets.npy", "lexical.json", "lexical.npy",
          "calibration.json", "manifest.json")
 OPTIONAL_FILES = ("lexicon.json",)  # only with the dictionary installed
@@ -65,7 +65,7 @@ def embedder_id(settings: Settings) -> str:
 def chunking(settings: Settings) -> dict:
     from . import lexical, lexicon
     return {"chunker": CHUNKER, "max_chars": settings.max_chars, "hnsw_min_rows": settings.hnsw_min_rows,
-            "sentence_vectors": settings.sentence_vectors,
+            "sentence_vectors": settings.sentence_vectors, "chunk_context": settings.chunk_context,
             "lexical": lexical.VERSION,
             "lexicon": lexicon.VERSION, "dictionary": _dictionary_stamp()}
 
@@ -163,13 +163,16 @@ class Index:
         return self.faiss_index.reconstruct_batch(rows.astype(np.int64)), counts
 
 
-def row_layout(chunks, late: bool = False) -> tuple[list[str], np.ndarray]:
+def row_layout(chunks, late: bool = False, context: bool = False) -> tuple[list[str], np.ndarray]:
     """Texts to embed and, per row, (chunk position, sentence number or -1 for the whole chunk).
     With late chunking a sentence row's "text" is a key (chunk text, sentence number): its
-    vector comes from the chunk's forward pass."""
+    vector comes from the chunk's forward pass. With context, a whole-chunk row also names
+    its document and section ("sort · BESCHREIBUNG > -n, --numeric-sort: ...")."""
     texts, rows = [], []
     for pos, c in enumerate(chunks):
         whole = embedding_text(c.text)
+        if context:
+            whole = f"{chunk_context(c)}: {whole}"
         texts.append(whole)
         rows.append((pos, -1))
         if len(c.sentences) > 1:
@@ -177,6 +180,13 @@ def row_layout(chunks, late: bool = False) -> tuple[list[str], np.ndarray]:
                 texts.append(f"{whole}\x00{j}" if late else embedding_text(c.text[s:e]))
                 rows.append((pos, j))
     return texts, np.array(rows, dtype=np.int32).reshape(-1, 2)
+
+
+def chunk_context(c) -> str:
+    """The document and section a chunk stands in, as a reader would name them."""
+    name = Path(c.source).stem.replace("_", " ").replace("-", " ")
+    path = " > ".join(c.headings) if getattr(c, "headings", ()) else c.section
+    return f"{name} · {path}" if path else name
 
 
 def _chunk_rows(rows: np.ndarray, n_chunks: int) -> np.ndarray:
@@ -288,8 +298,8 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
         raise CorpusError(f"the files in {settings.corpus}/ contain no text to index")
     embedder = embedders.get(settings.embedder, settings.model)
     late = settings.sentence_vectors == "late" and hasattr(embedder, "passages_with_spans")
-    known = _previous_vectors(settings, embedder.id, late) if reuse else {}
-    texts, rows = row_layout(chunks, late)
+    known = _previous_vectors(settings, embedder.id, late, settings.chunk_context) if reuse else {}
+    texts, rows = row_layout(chunks, late, settings.chunk_context)
     report(BuildProgress("embedding", n_files, n_files, 0, len(chunks)))
     t_embed = time.perf_counter()
 
@@ -308,7 +318,7 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
     kind = "hnsw" if len(vectors) >= settings.hnsw_min_rows else "flat"
     faiss_index = _faiss_index_of_kind(vectors, kind)
     del vectors
-    lexical = LexicalIndex.build(chunks)
+    lexical = LexicalIndex.build(chunks, context=chunk_context if settings.chunk_context else None)
     lexicon = Lexicon.build(chunks, lexical=lexical)
     index = Index({}, chunks, rows, _chunk_rows(rows, len(chunks)), faiss_index, lexical, lexicon)
     calibration = refusal.calibrate(index, embedder)
@@ -402,7 +412,7 @@ def _file_meta(path: Path, digest: bool) -> dict:
     return meta
 
 
-def _previous_vectors(settings: Settings, embedder_id: str, late: bool = False) -> dict:
+def _previous_vectors(settings: Settings, embedder_id: str, late: bool = False, context: bool = False) -> dict:
     """Vectors of the current index by text, so a rebuild embeds only what is new."""
     try:
         old = load(settings)
@@ -411,7 +421,7 @@ def _previous_vectors(settings: Settings, embedder_id: str, late: bool = False) 
     if old.manifest.get("embedder") != embedder_id or old.manifest.get("sentence_vectors", "separate") != \
             ("late" if late else "separate"):
         return {}
-    texts, _ = row_layout(old.chunks, late)
+    texts, _ = row_layout(old.chunks, late, context)
     return dict(zip(texts, old.vectors))
 
 
@@ -430,8 +440,8 @@ def _embed_late(embedder, chunks, texts, rows, known, on_rows) -> tuple[np.ndarr
     for i in range(0, len(todo), batch):
         part = todo[i:i + batch]
         whole, pooled = embedder.passages_with_spans(
-            [embedding_text(chunks[p].text) for p in part],
-            [_reflowed_spans(chunks[p]) if len(chunks[p].sentences) > 1 else [] for p in part])
+            [texts[starts[p]] for p in part],
+            [_reflowed_spans(chunks[p], texts[starts[p]]) if len(chunks[p].sentences) > 1 else [] for p in part])
         for p, w, sentences in zip(part, whole, pooled):
             a, b = starts[p], starts[p + 1]
             vectors[a] = w
@@ -441,10 +451,9 @@ def _embed_late(embedder, chunks, texts, rows, known, on_rows) -> tuple[np.ndarr
     return vectors, len(todo)
 
 
-def _reflowed_spans(chunk) -> list[tuple[int, int]]:
+def _reflowed_spans(chunk, whole: str) -> list[tuple[int, int]]:
     """The chunk's sentence spans inside its embedding text (sentences reflowed one by one)."""
     spans, at = [], 0
-    whole = embedding_text(chunk.text)
     for s, e in chunk.sentences:
         piece = embedding_text(chunk.text[s:e])
         start = whole.find(piece, at)

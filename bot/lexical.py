@@ -161,11 +161,13 @@ class LexicalIndex:
 
     # -- building and storage -----------------------------------------------------------
     @classmethod
-    def build(cls, chunks: list[Chunk], k1: float = 1.5, b: float = 0.75) -> "LexicalIndex":
+    def build(cls, chunks: list[Chunk], k1: float = 1.5, b: float = 0.75, context=None) -> "LexicalIndex":
+        """context(chunk) -> text indexed with the chunk (its document and section), if given."""
         import bm25s
         langs = [language.detect(c.text) for c in chunks]
         known = compound_vocabulary(c.text for c, lang in zip(chunks, langs) if lang == "de")
-        corpus = [tokenize(c.text, lang, known) for c, lang in zip(chunks, langs)]
+        corpus = [tokenize(f"{context(c)}\n{c.text}" if context else c.text, lang, known)
+                  for c, lang in zip(chunks, langs)]
         # bm25s computes the Lucene BM25 weights of every (token, chunk) pair at index time.
         model = bm25s.BM25(k1=k1, b=b)
         vocab: dict[str, int] = {}

@@ -114,12 +114,22 @@ class _Parser:
             self.add("heading", a, b)
         return self.blocks
 
+    def continued(self, i: int) -> bool:
+        """A numbered line that starts a hard-wrapped paragraph (a licence clause) rather than
+        heading one: the next line carries on its sentence."""
+        line, nxt = self.lines[i].strip(), self.lines[i + 1] if i + 1 < len(self.lines) else ""
+        if not nxt.strip() or heading(nxt) or caps_heading(nxt):
+            return False
+        return nxt.strip()[:1].islower() or (len(line) >= 60 and not line.endswith(("?", ":", "!")))
+
     def step(self, i: int) -> int:
         """Read the structure starting at non-blank line i; return the next line to read."""
         lines = self.lines
         line = lines[i]
         prev_blank = self.blank(i - 1) if i else True
         h = heading(line)
+        if h and not line.lstrip().startswith("#") and self.continued(i):
+            h = None  # "3. Neither the name of the University nor the names of its contributors" goes on
         if h:
             self.pending.append((h[0], h[1], i, i))
             return i + 1
