@@ -95,7 +95,7 @@ PAGE_JS = """() => {
   document.addEventListener('drop', (e) => {
     const d = side(); if (!d || !d.contains(e.target)) return;
     e.preventDefault(); d.classList.remove('dragging');
-    const input = document.querySelector('#upload-btn input[type=file]');
+    const input = document.querySelector('#upload-row input[type=file]');
     if (!input || !e.dataTransfer || !e.dataTransfer.files.length) return;
     input.files = e.dataTransfer.files;
     input.dispatchEvent(new Event('change', {bubbles: true}));

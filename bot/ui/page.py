@@ -5,6 +5,7 @@ adds to it in the browser (so the box empties at once), and one server loop answ
 not answered yet, in order. Nothing typed is lost while an answer streams or the index builds.
 """
 # No "from __future__ import annotations" here: Gradio finds gr.LikeData by its real annotation.
+import html
 import json
 import re
 import sys
@@ -42,8 +43,18 @@ def new_session() -> dict:
 
 
 def _plain(text: str) -> str:
-    import html
     return html.escape(text)
+
+
+def _text(content) -> str:
+    """A message's text: Gradio 6 hands messages back with content as a list of typed parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(_text(part) for part in content)
+    if isinstance(content, dict):
+        return str(content.get("text") or content.get("content") or "")
+    return ""
 
 
 def chat_turn(engine: Engine, question: str, messages: list | None, session: dict | None):
@@ -144,8 +155,8 @@ def build(engine: Engine):
         messages, session = saved.get("messages") or [], saved.get("session") or new_session()
         if not isinstance(messages, list) or not isinstance(session, dict) or set(session) != set(new_session()):
             messages, session = [], new_session()
-        asked = json.dumps([re.sub(r"<[^>]+>", "", m["content"]) for m in messages if m.get("role") == "user"],
-                           ensure_ascii=False)
+        asked = json.dumps([html.unescape(re.sub(r"<[^>]+>", "", _text(m.get("content"))))
+                            for m in messages if m.get("role") == "user"], ensure_ascii=False)
         last = session["answers"].get(session["order"][-1]) if session["order"] else None
         turns = [session["answers"][a] for a in session["order"]]
         return messages, session, asked, sources_html(last, gloss_for), conversation_text(turns), *side_panels()
