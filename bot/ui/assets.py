@@ -187,7 +187,8 @@ details.near summary { cursor: pointer; font-size: 0.9rem; margin-bottom: 0.4rem
 mark { background: #fde68a; color: #111827; border-radius: 3px; padding: 0 1px; }
 .open-doc, .viewer .back { font-size: 0.8rem; border: 1px solid var(--border-color-primary); border-radius: 5px;
   padding: 0.05rem 0.5rem; background: var(--background-fill-secondary); cursor: pointer; }
-.viewer-head { position: sticky; top: 0; background: var(--background-fill-primary); padding: 0.2rem 0 0.4rem;
+.viewer-head { position: sticky; top: -0.6rem; margin-top: -0.6rem; padding: 0.6rem 0 0.4rem;
+  background: var(--background-fill-primary); box-shadow: 0 6px 6px -6px rgba(0,0,0,.2);
   display: flex; gap: 0.5rem; align-items: baseline; flex-wrap: wrap; font-size: 0.85rem; z-index: 2; }
 .doc-text { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.92rem; line-height: 1.5; }
 .doc-text .ctx { opacity: 0.8; }
@@ -201,6 +202,7 @@ mark { background: #fde68a; color: #111827; border-radius: 3px; padding: 0 1px; 
 @media (max-width: 760px) {
   #chat { height: 52vh !important; }
   #examples { flex-wrap: wrap; }
+  #main { padding-bottom: 4rem; }  /* room to scroll the last buttons out from under "Sources (n)" */
   #examples button { flex: 1 1 40% !important; white-space: normal; }
   #sources-panel { position: fixed !important; left: 0; right: 0; bottom: 0; height: 72vh; z-index: 40;
     background: var(--background-fill-primary); border-radius: 12px 12px 0 0; box-shadow: 0 -6px 24px rgba(0,0,0,.25);

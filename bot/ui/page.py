@@ -269,7 +269,7 @@ def build(engine: Engine):
                                   placeholder="Ask in English or German. Every answer quotes the documents; "
                                               "click an [n] to read the passage in its document.")
                 with gr.Row(elem_id="ask-row"):
-                    box = gr.Textbox(show_label=False, placeholder="Ask a question…  (Enter sends)",
+                    box = gr.Textbox(show_label=False, placeholder="Ask a question…",
                                      scale=5, min_width=200, elem_id="question", autofocus=True, max_lines=4)
                     send = gr.Button("Ask", variant="primary", scale=1, min_width=70, elem_id="ask")
                 with gr.Row(elem_id="examples"):
