@@ -66,7 +66,7 @@ def _opener(browser, url, contexts, outside, dialogs, ready=True):
         page.goto(url)
         page.wait_for_selector("#question textarea", timeout=30_000)
         if ready:
-            page.wait_for_selector("#documents .doc", timeout=30_000)
+            page.wait_for_selector("#documents .doc button.rm", timeout=30_000)
         return page
     return open_
 
@@ -223,7 +223,7 @@ def test_older_answers_chips_reload_copy_and_one_vote(open_page, server):
     page.get_by_role("button", name="New conversation").click()
     page.wait_for_function(f"document.querySelectorAll('{BOT}').length === 0", timeout=10_000)
     page.reload()
-    page.wait_for_selector("#documents .doc", timeout=30_000)
+    page.wait_for_selector("#documents .doc button.rm", timeout=30_000)
     page.wait_for_timeout(1000)
     assert page.locator(BOT).count() == 0
 
@@ -351,6 +351,8 @@ def test_question_while_indexing_waits_with_progress_then_is_answered(browser, a
         if engine.ready.is_set():
             pytest.skip("the index was built before the page loaded: nothing to wait for")
         assert "Indexing the documents" in page.locator("#app-status").inner_text()
+        page.wait_for_selector("#documents .doc", timeout=5_000)  # the list names the files at once
+        assert ARTICLE in page.locator("#documents").inner_text()
         before = send(page, "Who owns forecasting?")
         assert box_is_empty_at_once(page)
         page.wait_for_selector(f"{BOT} .sys", timeout=10_000)
@@ -362,7 +364,8 @@ def test_question_while_indexing_waits_with_progress_then_is_answered(browser, a
         answer = ask_done(page, before, timeout=180_000)
         assert "[1]" in answer and "Verkaufsprognose" in answer
         assert page.locator(BOT).count() == before + 1  # the waiting message became the answer
-        page.wait_for_selector("#documents .doc", timeout=10_000)
+        page.wait_for_selector("#documents .doc button.rm", timeout=10_000)
+        assert "22 passages" in page.locator("#documents").inner_text()
     finally:
         for ctx in contexts:
             ctx.close()

@@ -239,6 +239,8 @@ def test_documents_panel_lists_files_with_format_passages_and_progress():
     assert '<progress max="120" value="40">' in busy
     assert "Indexing: 1 of 3 files, 40 of 120 passages, about 12 s left" in busy
     assert "<progress" not in panel
+    first_build = documents_html(None, waiting=["a.md"], building=True)
+    assert "a.md" in first_build and "MD · being indexed…" in first_build and "Remove" not in first_build
 
 
 def test_gloss_wraps_german_words_only_when_the_asker_is_english():

@@ -93,6 +93,14 @@ class Engine:
     def manifest(self) -> dict | None:
         return self.bot.index.manifest if self.bot is not None else None
 
+    def waiting_files(self) -> list[str]:
+        """Before the first index exists: the corpus files being indexed, so the list is never blank."""
+        from ..corpus import find_files
+        try:
+            return [p.relative_to(self.settings.corpus).as_posix() for p in find_files(self.settings.corpus)]
+        except (BotError, OSError, ValueError):
+            return []
+
     def passages_per_document(self) -> dict[str, int]:
         if self.bot is None:
             return {}

@@ -129,7 +129,8 @@ def build(engine: Engine):
 
     def side_panels():
         return (TITLE + status_html(engine.manifest, engine.building, engine.error, engine.progress),
-                documents_html(engine.manifest, engine.passages_per_document(), engine.progress, engine.building))
+                documents_html(engine.manifest, engine.passages_per_document(), engine.progress, engine.building,
+                               engine.waiting_files() if engine.manifest is None else ()))
 
     def saved_value(messages, session):
         return {"messages": messages, "session": session}

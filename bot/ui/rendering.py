@@ -185,8 +185,10 @@ def status_html(manifest: dict | None, building: bool = False, error: str | None
 
 
 def documents_html(manifest: dict | None, passages: dict[str, int] | None = None, progress=None,
-                   building: bool = False) -> str:
-    """The documents panel: name, format, passages, when indexed, and a remove button per file."""
+                   building: bool = False, waiting: list[str] = ()) -> str:
+    """The documents panel: name, format, passages, when indexed, and a remove button per file.
+
+    waiting: the files of a first build still running, listed as "being indexed"."""
     rows = []
     passages = passages or {}
     root = "corpus"
@@ -201,6 +203,10 @@ def documents_html(manifest: dict | None, passages: dict[str, int] | None = None
                     f'indexed {html.escape(_when((manifest or {}).get("built_at", "")))}</span>'
                     f'<button class="rm" type="button" data-name="{html.escape(name)}" '
                     f'title="Delete {html.escape(name)} from the documents folder">Remove</button></li>')
+    if manifest is None:
+        rows = [f'<li class="doc"><span class="doc-name">{html.escape(name)}</span><span class="doc-meta">'
+                f'{(PurePosixPath(name).suffix.lstrip(".") or "text").upper()} · being indexed…</span></li>'
+                for name in waiting]
     body = "".join(rows) or '<li class="doc-none">No documents yet: add some below.</li>'
     bar = progress_html(progress) if building else ""
     count = len(rows)
