@@ -203,7 +203,6 @@ mark { background: #fde68a; color: #111827; border-radius: 3px; padding: 0 1px; 
   #chat { height: 52vh !important; }
   #examples { flex-wrap: wrap; }
   #main { padding-bottom: 4rem; }
-  .gradio-container { padding-left: 8px !important; padding-right: 8px !important; }  /* room to scroll the last buttons out from under "Sources (n)" */
   #examples button { flex: 1 1 40% !important; white-space: normal; }
   #sources-panel { position: fixed !important; left: 0; right: 0; bottom: 0; height: 72vh; z-index: 40;
     background: var(--background-fill-primary); border-radius: 12px 12px 0 0; box-shadow: 0 -6px 24px rgba(0,0,0,.25);

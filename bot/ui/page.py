@@ -18,7 +18,7 @@ from ..config import Settings
 from ..errors import BotError, UploadError
 from . import assets
 from .engine import Engine
-from .rendering import (answer_html, conversation_text, documents_html, progress_html, sources_html,
+from .rendering import (answer_html, conversation_text, documents_html, progress_text, sources_html,
                         status_html, system_html)
 from .viewer import viewer_html
 
@@ -73,8 +73,8 @@ def chat_turn(engine: Engine, question: str, messages: list | None, session: dic
     if not engine.wait(0):
         deadline = time.monotonic() + API_WAIT_SECONDS
         while not engine.wait(0.5) and time.monotonic() < deadline:
-            note = WAITING + " " + re.sub(r"<[^>]+>", " ", progress_html(engine.progress)).split("  ")[0]
-            messages[slot:] = [{"role": "assistant", "content": system_html(" ".join(note.split()))}]
+            note = f"{WAITING} {progress_text(engine.progress)}"
+            messages[slot:] = [{"role": "assistant", "content": system_html(note)}]
             yield list(messages), None, session
     if engine.bot is None:
         messages[slot:] = [{"role": "assistant", "content": system_html(

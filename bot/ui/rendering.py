@@ -151,19 +151,22 @@ def _when(iso: str, fmt: str = "%H:%M") -> str:
     return t.strftime(fmt if t.date() == datetime.now().astimezone().date() else "%Y-%m-%d " + fmt)
 
 
+def progress_text(p) -> str:
+    """A records.BuildProgress in words: "Indexing: 1 of 3 files, 40 of 120 passages, about 12 s left"."""
+    if p is None:
+        return "Indexing the documents…"
+    left = f", about {max(1, round(p.seconds_left))} s left" if p.seconds_left is not None else ""
+    words = {"reading": "Reading", "embedding": "Indexing", "saving": "Saving", "done": "Done"}.get(p.stage, p.stage)
+    return (f"{words}: {p.files_done} of {p.files_total} file{'s' * (p.files_total != 1)}, "
+            f"{p.chunks_done} of {p.chunks_total} passages{left}")
+
+
 def progress_html(p) -> str:
     """A bar for a records.BuildProgress: files and passages done, time left."""
     if p is None:
-        return '<div class="build"><span>Indexing the documents…</span><progress></progress></div>'
-    if p.chunks_total:
-        value, total = p.chunks_done, p.chunks_total
-    else:
-        value, total = p.files_done, max(p.files_total, 1)
-    left = f", about {max(1, round(p.seconds_left))} s left" if p.seconds_left is not None else ""
-    words = {"reading": "Reading", "embedding": "Indexing", "saving": "Saving", "done": "Done"}.get(p.stage, p.stage)
-    text = (f"{words}: {p.files_done} of {p.files_total} file{'s' * (p.files_total != 1)}, "
-            f"{p.chunks_done} of {p.chunks_total} passages{left}")
-    return (f'<div class="build"><span>{html.escape(text)}</span>'
+        return f'<div class="build"><span>{progress_text(p)}</span><progress></progress></div>'
+    value, total = (p.chunks_done, p.chunks_total) if p.chunks_total else (p.files_done, max(p.files_total, 1))
+    return (f'<div class="build"><span>{html.escape(progress_text(p))}</span>'
             f'<progress max="{total}" value="{min(value, total)}"></progress></div>')
 
 
