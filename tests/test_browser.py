@@ -305,6 +305,8 @@ def test_drop_upload_answered_from_new_index_then_remove(open_page, server, tmp_
     assert "zanzibar.md" in page.locator("#documents").inner_text()
     assert "2 documents" in page.locator("#app-status").inner_text()
     assert (settings.corpus / "zanzibar.md").is_file()
+    panel_box = page.locator("#sources-panel").bounding_box()
+    assert panel_box["y"] + panel_box["height"] <= 800 and panel_box["height"] > 200  # still fits beside the chat
 
     # Asked at once: answered from the new index.
     answer = ask(page, "Who owns the Zanzibar protocol?")

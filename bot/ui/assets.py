@@ -146,7 +146,8 @@ CSS = """
 .ans .cite:hover, .ans .cite:focus { background: var(--color-accent); color: white; }
 .sys { font-style: italic; opacity: 0.85; }
 #chat .message-row:has(.sys) + .message-buttons { display: none !important; }
-#side-col { gap: 8px !important; }
+#side-col { gap: 8px !important; height: calc(100vh - 118px); min-height: 480px; flex-wrap: nowrap !important; }
+#side-col > * { flex-shrink: 0; }
 #documents .docs { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 0.4rem 0.6rem; }
 #documents .docs.dragging, #documents.dragging .docs { outline: 2px dashed var(--color-accent); }
 .docs-head { font-weight: 600; font-size: 0.95rem; }
@@ -166,7 +167,8 @@ CSS = """
 #upload-row { align-items: center; gap: 8px; flex-wrap: nowrap; }
 #upload-row > * { flex: 0 1 auto !important; }
 #upload-notice { font-size: 0.88rem; overflow-wrap: anywhere; }
-#sources-panel { height: calc(100vh - 330px) !important; min-height: 240px; overflow-y: auto !important; max-width: 100%;
+#side-col > #sources-panel { flex: 1 1 0 !important; min-height: 200px; }  /* takes what is left, scrolls */
+#sources-panel { overflow-y: auto !important; max-width: 100%;
   border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 0.5rem 0.6rem !important; }
 .src-empty { opacity: 0.7; padding: 0.5rem 0; }
 .src-head { font-weight: 600; margin: 0 0 0.5rem; overflow-wrap: anywhere; }
@@ -201,6 +203,7 @@ mark { background: #fde68a; color: #111827; border-radius: 3px; padding: 0 1px; 
 #sources-toggle { display: none; }
 @media (max-width: 760px) {
   #chat { height: 52vh !important; }
+  #side-col { height: auto; min-height: 0; }
   #examples { flex-wrap: wrap; }
   #main { padding-bottom: 4rem; }
   #examples button { flex: 1 1 40% !important; white-space: normal; }
