@@ -90,3 +90,24 @@ def save(settings: Settings, name: str, data: bytes, replace: bool = False) -> P
         if os.path.exists(tmp):
             os.unlink(tmp)
     return target
+
+
+def remove(settings: Settings, name: str) -> Path:
+    """Delete one document from settings.corpus by its plain file name; the caller re-indexes.
+
+    The same name checks as uploads, so nothing outside the corpus folder (or in a subfolder) can
+    be named."""
+    if not isinstance(name, str) or not name.strip():
+        raise UploadError("no file name given: name the document to remove")
+    name = unicodedata.normalize("NFC", name.strip())
+    shown = name if len(name) <= 60 else name[:57] + "..."
+    if "/" in name or "\\" in name or "\x00" in name or name.startswith(".") or ".." in name:
+        raise UploadError(f"{shown!r} is not a plain file name in the documents folder: give the name only")
+    folder = settings.corpus
+    target = folder / name
+    if target.resolve().parent != folder.resolve():
+        raise UploadError(f"{shown!r} is outside {folder}/: give a file name from the documents list")
+    if target.is_symlink() or not target.is_file():
+        raise UploadError(f"{name} is not in the documents folder: it may have been removed already")
+    target.unlink()
+    return target

@@ -2,19 +2,70 @@
 from __future__ import annotations
 
 import sys
+import threading
 
+from . import relevance
 from .errors import BotError
 from .records import Answer, Hit
 
 BOLD, DIM, RESET = "\033[1m", "\033[2m", "\033[0m"
 HELP = "Commands: /new starts a new conversation, /quit leaves (or Ctrl-D)."
+SPINNER_AFTER = 0.3  # seconds: quick answers show no spinner at all
+SECTION_CHARS = 28
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    cut = cut.rsplit(" ", 1)[0] if " " in cut else cut
+    return cut.rstrip(" ,;:") + "…"
 
 
 def _where(hit: Hit) -> str:
+    """corpus/file.txt, lines 24-24 · 2) Was ist der Unterschied… · relevance high"""
     c = hit.chunk
-    lines = f"line {c.start_line}" if c.start_line == c.end_line else f"lines {c.start_line}-{c.end_line}"
-    section = f", {c.section}" if c.section else ""
-    return f"{c.source}:{c.start_line} ({lines}{section}; score {hit.score:.2f})"
+    place = f"lines {c.start_line}-{c.end_line}" if c.start_line is not None else c.location
+    parts = [", ".join(x for x in (c.source, place) if x)]
+    if c.section:
+        parts.append(_shorten(c.section, SECTION_CHARS))
+    parts.append(f"relevance {relevance.label(hit.score)}")
+    return " · ".join(parts)
+
+
+class Spinner:
+    """ "searching…" with a turning bar on stream, shown only once the work takes over SPINNER_AFTER."""
+
+    FRAMES = "|/-\\"
+
+    def __init__(self, stream, text: str = "searching…", after: float = SPINNER_AFTER):
+        self.stream, self.text, self.after = stream, text, after
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.shown = False
+
+    def _run(self) -> None:
+        if self._stop.wait(self.after):
+            return
+        i = 0
+        while not self._stop.is_set():
+            self.shown = True
+            self.stream.write(f"\r{self.FRAMES[i % len(self.FRAMES)]} {self.text}")
+            self.stream.flush()
+            i += 1
+            self._stop.wait(0.1)
+
+    def __enter__(self) -> "Spinner":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self.shown:  # wipe the line so the answer starts clean
+            self.stream.write("\r" + " " * (len(self.text) + 2) + "\r")
+            self.stream.flush()
 
 
 def _excerpt(text: str, highlights, color: bool) -> str:
@@ -33,9 +84,10 @@ def render(a: Answer, color: bool = False) -> str:
     if a.query != a.question:
         lines.insert(0, f"(searched for: {a.query})")
     if a.refused:
-        if a.hits:
-            lines.append("Nearest passages:")
-            lines += [f"  - {_where(h)}" for h in a.hits[:3]]
+        close = [h for h in a.hits if relevance.label(h.score) == "high"][:3]
+        if close:  # far passages would only distract from the refusal
+            lines.append("Nearest passages (not an answer):")
+            lines += [f"  - {_where(h)}" for h in close]
         return "\n".join(lines)
     for c in a.citations:
         lines.append(f"[{c.n}] {_where(c.hit)}")
@@ -43,11 +95,12 @@ def render(a: Answer, color: bool = False) -> str:
     return "\n".join(lines)
 
 
-def chat(bot, stdin=None, stdout=None) -> int:
+def chat(bot, stdin=None, stdout=None, spinner: bool | None = None) -> int:
     """Read questions line by line; prompts only when a person is typing at a terminal."""
     stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
     interactive = stdin.isatty()
     color = stdout.isatty()
+    spinner = sys.stderr.isatty() if spinner is None else spinner
     history: list[str] = []
     if interactive:
         print(f"Ask about the documents in {bot.settings.corpus}/. {HELP}", file=stdout)
@@ -70,7 +123,11 @@ def chat(bot, stdin=None, stdout=None) -> int:
             print(HELP, file=stdout, flush=True)
             continue
         try:
-            a = bot.ask(q, history)
+            if spinner:  # on stderr, so piped answers stay clean
+                with Spinner(sys.stderr):
+                    a = bot.ask(q, history)
+            else:
+                a = bot.ask(q, history)
         except BotError as e:
             print(f"error: {e}", file=sys.stderr, flush=True)
             continue

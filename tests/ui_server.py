@@ -23,12 +23,14 @@ def copy_settings(base: Settings, folder: Path) -> Settings:
     return Settings(corpus=folder / "corpus", index=folder / "index", feedback=folder / "feedback.jsonl")
 
 
-def start(settings: Settings, ready_timeout: float = 180):
-    """(url, demo, engine) for a server running in this process; call demo.close() when done."""
+def start(settings: Settings, ready_timeout: float = 180, wait: bool = True):
+    """(url, demo, engine) for a server running in this process; call demo.close() when done.
+
+    wait=False returns while the index may still be building (for the waiting-room tests)."""
     from bot.ui import serve
     port = free_port()
     demo, engine = serve(settings, host="127.0.0.1", port=port, block=False)
-    if not engine.ready.wait(ready_timeout) or engine.bot is None:
+    if wait and (not engine.ready.wait(ready_timeout) or engine.bot is None):
         demo.close()
         raise RuntimeError(f"the index did not come up: {engine.error}")
     return f"http://127.0.0.1:{port}/", demo, engine
