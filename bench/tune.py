@@ -25,7 +25,9 @@ from bot.corpora import materialize  # noqa: E402
 from bot.evaluation import _contains, _items, _load  # noqa: E402
 
 GRID_A = (0.0, 0.1, 0.2, 0.3)
-GRID_B = (0.0, 0.2, 0.3, 0.5, 0.8)
+GRID_B = (0.0, 0.3, 0.5, 0.8)
+GRID_C = (0.0, 0.5, 1.0, 2.0)  # penalty for chunks shorter than SHORT_WORDS words
+SHORT_WORDS = 8
 
 
 def features(bot, question: str) -> dict:
@@ -36,12 +38,13 @@ def features(bot, question: str) -> dict:
     pos = np.array([h.chunk.id for h in hits])
     cov = index.lexicon.coverage(question, pos) if index.lexicon is not None else np.zeros(len(hits))
     return {"hits": hits, "dense": np.array([h.score for h in hits]), "bm25": index.lexical.score(question, pos),
-            "cov": np.asarray(cov, float)}
+            "cov": np.asarray(cov, float),
+            "short": np.array([max(0.0, 1 - len(h.chunk.text.split()) / SHORT_WORDS) for h in hits])}
 
 
-def fused_order(f: dict, a: float, b: float) -> np.ndarray:
+def fused_order(f: dict, a: float, b: float, c: float = 0.0) -> np.ndarray:
     z = retrieval._z
-    s = z(f["dense"]) + a * z(f["bm25"]) + b * z(f["cov"])
+    s = z(f["dense"]) + a * z(f["bm25"]) + b * z(f["cov"]) - c * f["short"]
     return np.lexsort((np.array([h.chunk.id for h in f["hits"]]), -s))
 
 
@@ -75,17 +78,17 @@ def main(argv=None) -> int:
 
     print("fusion: R@1 / R@3 per corpus (a = BM25 weight, b = coverage weight)")
     names = list(results)
-    print(f"  {'a':>4} {'b':>4} " + " ".join(f"{n:>16}" for n in names) + f" {'all R@1':>8}")
-    for a, b in itertools.product(GRID_A, GRID_B):
+    print(f"  {'a':>4} {'b':>4} {'c':>4} " + " ".join(f"{n:>16}" for n in names) + f" {'all R@1':>8}")
+    for a, b, c in itertools.product(GRID_A, GRID_B, GRID_C):
         cells, r1_all, n_all = [], 0, 0
         for n in names:
             rows = results[n][0]
-            ranks = [next((i for i, j in enumerate(fused_order(f, a, b)) if f["gold"][j]), 99) for f in rows]
+            ranks = [next((i for i, j in enumerate(fused_order(f, a, b, c)) if f["gold"][j]), 99) for f in rows]
             r1, r3 = sum(r == 0 for r in ranks), sum(r < 3 for r in ranks)
             cells.append(f"{r1 / max(len(rows), 1):.2f}/{r3 / max(len(rows), 1):.2f} ({len(rows)})")
             r1_all += r1
             n_all += len(rows)
-        print(f"  {a:>4} {b:>4} " + " ".join(f"{c:>16}" for c in cells) + f" {r1_all / max(n_all, 1):>8.2f}")
+        print(f"  {a:>4} {b:>4} {c:>4} " + " ".join(f"{x:>16}" for x in cells) + f" {r1_all / max(n_all, 1):>8.2f}")
 
     print("\nrefusal signals (u = unanswerable):")
     for n in names:

@@ -22,7 +22,10 @@ DATA = Path(__file__).parent / "data"
 GENERIC = DATA / "generic_questions.txt"
 SHIPPED = DATA / "generic_vectors.npz"
 # Refuse when the best passage beats fewer than this share of same-language generic questions.
-MIN_PERCENTILE = 0.95
+MIN_PERCENTILE = 0.90
+# ... or, below ABSENT_PERCENTILE, when this share of the question's words is nowhere in the corpus.
+ABSENT_SHARE = 0.67
+ABSENT_PERCENTILE = 0.99
 
 
 @lru_cache(maxsize=1)
@@ -129,6 +132,33 @@ _NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|
                      re.IGNORECASE)
 
 
+# Names: acronyms (MIT, ZIP, LGPL), inner capitals (HubSpot); in English also any capitalised
+# word that does not open the sentence (Salesforce, Apache, Mozilla).
+_ACRONYM = re.compile(r"(?<![\w-])(?:[A-ZÄÖÜ]{2,}|[A-Z][a-z]+[A-Z][A-Za-z]*)(?![\w])")
+_CAPITALISED = re.compile(r"(?<=[^\W\d_] )[A-Z][a-z]{2,}\b")
+
+
+def names(query: str, lang: str) -> list[str]:
+    found = _ACRONYM.findall(query)
+    if lang == "en":
+        found += _CAPITALISED.findall(query)
+    return list(dict.fromkeys(found))
+
+
+def absent_names(index, query: str, lang: str) -> list[str]:
+    """The names in the question that occur nowhere in the corpus (nor in its file names)."""
+    lexical = index.lexical
+    if lexical is None:
+        return []
+    from .lexical import stem
+    out = []
+    for name in names(query, lang):
+        w = name.casefold()
+        if not any(t in lexical.vocab for t in (stem(w, "en"), stem(w, "de"), w, "=" + w)):
+            out.append(name)
+    return out
+
+
 def wants_number(query: str) -> bool:
     return bool(_COUNT_QUESTION.search(query))
 
@@ -142,5 +172,10 @@ def judge(index, lang: str, query: str, hits) -> tuple[bool, dict]:
     # "How many ...?" is not answered by passages without a single number in them.
     if wants_number(query):
         signals["number"] = any(_NUMBER.search(h.chunk.text) for h in hits[:3])
-    refuse = signals["percentile"] < MIN_PERCENTILE or signals.get("number") is False
+    # "What does the MIT licence require?" over documents that never mention MIT.
+    missing = absent_names(index, query, lang)
+    if missing:
+        signals["absent_names"] = missing
+    refuse = (signals["percentile"] < MIN_PERCENTILE or signals.get("number") is False or bool(missing)
+              or (signals["absent"] >= ABSENT_SHARE and signals["percentile"] < ABSENT_PERCENTILE))
     return refuse, signals

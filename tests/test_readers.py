@@ -265,3 +265,21 @@ def test_upload_accepts_documents_checked_by_reading_them(tmp_path):
         documents.save(s, "bild.png", b"\x89PNG")
     assert ".pdf" in readers.SUFFIXES and ".docx" in documents.SUFFIXES
     assert sorted(p.name for p in s.corpus.iterdir()) == ["bericht.docx", "seite.html"]
+
+
+def test_numbered_clauses_that_run_on_are_text_not_headings():
+    # Licence clauses start with a number but go on into the next line: their first line is
+    # text that must be quoted and found, not a heading. (Once, such a line also hung the parser.)
+    from bot.readers.text import parse
+    text = ("Conditions\n\n"
+            "1. Redistributions of source code must retain the above copyright\n"
+            "   notice, this list of conditions and the following disclaimer.\n"
+            "  15. BECAUSE THE LIBRARY IS LICENSED FREE OF CHARGE, THERE IS NO\n"
+            "WARRANTY FOR THE LIBRARY, TO THE EXTENT PERMITTED BY APPLICABLE LAW.\n\n"
+            "2) Short heading\n"
+            "Text under it.\n")
+    blocks = parse(text)
+    joined = "\n".join(b.text for b in blocks)
+    assert "1. Redistributions of source code must retain" in joined
+    assert "15. BECAUSE THE LIBRARY IS LICENSED FREE OF CHARGE" in joined
+    assert blocks[-1].section[-1] == "2) Short heading" and blocks[-1].text == "Text under it."

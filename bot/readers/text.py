@@ -107,7 +107,9 @@ class _Parser:
             if self.blank(i):
                 i += 1
                 continue
-            i = self.step(i)
+            nxt = self.step(i)
+            assert nxt > i, f"text parser made no progress at line {i + 1}"  # a hang is worse than a crash
+            i = nxt
         # Headings with no text after them are text themselves: nothing may be lost.
         rest, self.pending = self.pending, []
         for _, _, a, b in rest:
@@ -154,7 +156,7 @@ class _Parser:
             j = i
             while j < i + 2 and not self.blank(j) and title_like(lines[j]) and not heading(lines[j]):
                 j += 1
-            if not self.blank(j) and heading(lines[j]):
+            if j > i and not self.blank(j) and heading(lines[j]):
                 self.pending.extend((1, lines[k].strip(), k, k) for k in range(i, j))
                 return j
         if _bullet(line):

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 from .. import documents, feedback
+from ..readers import SUFFIXES
 from ..config import Settings
 from ..errors import BotError, UploadError
 from . import assets
@@ -32,7 +33,7 @@ WAITING = "Waiting for the index to be ready; your question is answered as soon 
 API_WAIT_SECONDS = 300
 STREAM_WORDS = 3  # words per streamed update
 STREAM_PAUSE = 0.012  # seconds between updates: fast, but visibly typed
-UPLOAD_SUFFIXES = [".txt", ".md"]
+UPLOAD_SUFFIXES = list(SUFFIXES)
 TITLE = "<h1>Ask the documents</h1>"
 
 

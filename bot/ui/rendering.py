@@ -215,7 +215,7 @@ def documents_html(manifest: dict | None, passages: dict[str, int] | None = None
     count = len(rows)
     return (f'<div class="docs"><div class="docs-head">Documents ({count})</div>{bar}'
             f'<ul class="doc-list">{body}</ul>'
-            '<div class="drop-hint">Drop .txt or .md files here, or use “Add documents”.</div></div>')
+            '<div class="drop-hint">Drop .txt, .md, .pdf, .docx or .html files here, or use “Add documents”.</div></div>')
 
 
 def conversation_text(turns: list[dict]) -> str:

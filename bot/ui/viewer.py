@@ -10,11 +10,11 @@ import html
 from pathlib import Path
 
 from ..corpus import decode
+from ..readers import TEXT_SUFFIXES
 from .rendering import highlighted, wants_gloss, where
 
 CONTEXT_CHARS = 2500  # text shown before and after the passage, widened to whole paragraphs
 CONTEXT_CHUNKS = 3
-TEXT_SUFFIXES = (".txt", ".md", ".markdown")
 
 
 def _read(corpus: Path, source: str) -> str | None:
