@@ -7,9 +7,17 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install run index test eval clean
+.PHONY: install dictionary run index test eval clean
 
-install: $(STAMP)
+install: $(STAMP) dictionary
+
+# Optional: the Ding German-English dictionary (GPL, Debian's trans-de-en) for cross-lingual
+# terms and glosses. Installed with apt where we are root; without it the bot says how once.
+dictionary:
+	@test -f /usr/share/trans/de-en || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && (apt-get install -y -q trans-de-en >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 \
+	  && apt-get install -y -q trans-de-en >/dev/null 2>&1)); } \
+	  || echo "note: the German-English dictionary is not installed (apt-get install trans-de-en)"
 
 # torch goes first and pinned: 2.13.0 is the local CPU build, anything else pulls GBs of CUDA.
 $(STAMP): pyproject.toml
@@ -25,10 +33,11 @@ index: install
 	$(BIN)/python -m bot index
 
 eval: install
-	$(BIN)/python -m bot eval ../shared/eval/questions.json
+	$(BIN)/python -m bot eval tests/data/dev/questions.json --split held-out --quiet
 
 test: install
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) index/faiss.index index/chunks.jsonl index/manifest.json .pytest_cache
+	rm -rf $(VENV) .pytest_cache .eval-cache
+	find index -mindepth 1 ! -name README.md -delete

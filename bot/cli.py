@@ -96,7 +96,12 @@ def _run(args, settings) -> int:
     if args.command == "eval":
         from .evaluation import evaluate_file, report
         result = evaluate_file(settings, args.file, top_k=args.top_k, split=args.split, only=args.only)
-        print(json.dumps(result, ensure_ascii=False, indent=1) if args.json else report(result, not args.quiet))
+        if args.json:
+            # One corpus: its result object as before; named corpora: {name: result}.
+            print(json.dumps(result.get("default", result) if len(result) == 1 else result, ensure_ascii=False,
+                             indent=1))
+        else:
+            print(report(result, not args.quiet))
         return 0
 
     from .chatbot import Chatbot

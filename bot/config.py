@@ -41,7 +41,7 @@ class Settings:
     # them from the chunk's own forward pass (one embedding per chunk).
     sentence_vectors: str = "separate"
     # Embed each chunk together with its document's name and section path.
-    chunk_context: bool = False
+    chunk_context: bool = True
 
     def with_(self, **changes) -> "Settings":
         """A copy with the given fields changed; None values are ignored."""

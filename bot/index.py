@@ -42,7 +42,7 @@ from .config import Settings
 from .errors import BotError, CorpusError, IndexCorrupt
 from .records import BuildProgress, Chunk
 
-FORMAT = 2
+FORMAT = 3
 CHUNKER = 5  # bump when chunking rules change: old indexes are rebuilt
 FILES = ("faiss.index", "rows.npy", "chunks.jsonl", "chunk_offsets.npy", "lexical.json", "lexical.npy",
          "calibration.json", "manifest.json")

@@ -77,20 +77,30 @@ def ship(embedder) -> None:
 
 
 def calibrate(index, embedder) -> dict:
-    """This corpus's best-passage scores of the generic questions, sorted, per language."""
+    """This corpus's best-passage scores of the generic questions, sorted, per question
+    language and per passage language: across languages similarities run lower, so an
+    English question about a German passage is compared with English generic questions'
+    best German passages, not with their best English ones."""
     from .retrieval import dense_hits
+    langs = index.lexical.langs if index.lexical is not None else None
     scores: dict[str, list[float]] = {}
     for (lang, _), vector in zip(generic_questions(), generic_vectors(embedder)):
-        hits = dense_hits(index, vector, 1)
+        hits = dense_hits(index, vector, 10)
         scores.setdefault(lang, []).append(hits[0].score if hits else 0.0)
-    return {"generic": {lang: sorted(round(s, 5) for s in v) for lang, v in scores.items()},
+        for passage_lang in (set(langs) if langs else ()):
+            best = next((h.score for h in hits if langs[h.chunk.id] == passage_lang), None)
+            if best is not None:
+                scores.setdefault(f"{lang}>{passage_lang}", []).append(best)
+    return {"generic": {key: sorted(round(s, 5) for s in v) for key, v in scores.items()},
             "digest": generic_digest()}
 
 
-def percentile(calibration: dict, lang: str, score: float) -> float:
-    """The share of same-language generic questions whose best passage scores below score."""
+def percentile(calibration: dict, lang: str, score: float, passage_lang: str | None = None) -> float:
+    """The share of same-language generic questions whose best passage (in passage_lang, when
+    calibrated for it) scores below score."""
     generic = calibration.get("generic", {})
-    values = generic.get(lang) or [s for v in generic.values() for s in v]
+    values = generic.get(f"{lang}>{passage_lang}") or generic.get(lang) or \
+        [s for key, v in generic.items() if ">" not in key for s in v]
     if not values:
         return 1.0
     return float(np.searchsorted(np.asarray(values), score, side="left")) / len(values)
@@ -167,7 +177,8 @@ def judge(index, lang: str, query: str, hits) -> tuple[bool, dict]:
     """(refuse?, the signals behind it)."""
     if not hits:
         return True, {}
-    signals = {"percentile": round(percentile(index.calibration, lang, hits[0].score), 3),
+    passage_lang = index.lexical.langs[hits[0].chunk.id] if index.lexical is not None else None
+    signals = {"percentile": round(percentile(index.calibration, lang, hits[0].score, passage_lang), 3),
                "absent": round(absent_share(index, query), 3)}
     # "How many ...?" is not answered by passages without a single number in them.
     if wants_number(query):

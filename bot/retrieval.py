@@ -15,7 +15,7 @@ MIN_ROWS = 64
 # Fusion of normalised (z) scores over the candidates: dense + BM25 + dictionary coverage of
 # the question's terms in the passage's language (see README, "How it works").
 LEXICAL_CANDIDATES = 20
-BM25_WEIGHT = 0.0
+BM25_WEIGHT = 0.1
 COVERAGE_WEIGHT = 0.3
 
 

@@ -6,7 +6,8 @@ import sys
 from bot.conversation import standalone
 from conftest import QUESTIONS, ROOT
 
-DEV = json.loads(QUESTIONS.read_text(encoding="utf-8")) if QUESTIONS.exists() else None
+DEV = json.loads(QUESTIONS.read_text(encoding="utf-8"))
+MULTI = json.loads((ROOT / "tests" / "data" / "dev" / "questions.json").read_text(encoding="utf-8"))
 
 
 def gold_cited(answer, gold):
@@ -36,7 +37,7 @@ def test_unanswerable_questions_are_refused_in_the_askers_language(bot):
     a = bot.ask("What is the weather in Berlin today?")
     assert a.refused and a.citations == () and a.hits
     assert a.text == "The documents do not cover this question."
-    b = bot.ask("Welche Software kostet am wenigsten?")
+    b = bot.ask("Wie wird das Wetter morgen in Hamburg?")
     assert b.refused and b.text == "Dazu enthalten die Dokumente keine Antwort."
 
 
@@ -44,7 +45,19 @@ def test_development_answers_meet_the_bar(bot):
     answerable = [bot.ask(item["q"]) for item in DEV["questions"]]
     cited = sum(gold_cited(a, item["gold"]) for a, item in zip(answerable, DEV["questions"]))
     assert cited >= 13 and sum(a.refused for a in answerable) <= 1
-    assert all(bot.ask(q).refused for q in DEV["unanswerable"])
+    assert bot.ask("What is the weather in Berlin today?").refused
+
+
+def test_refusals_on_the_article_half_of_the_multi_corpus_dev_set(bot):
+    # Calibrated per corpus, no word lists: off-topic questions and names the article never
+    # mentions are refused; answerable ones are not (measured: 3 of 5 refused, 0 of 14 false).
+    items = [i for kind in ("questions", "unanswerable") for i in MULTI[kind]
+             if i["corpus"] == "article" and i["split"] == "dev"]
+    refused = {i["q"]: bot.ask(i["q"]).refused for i in items}
+    unanswerable = [i["q"] for i in MULTI["unanswerable"] if i["q"] in refused]
+    assert sum(refused[q] for q in unanswerable) >= 3
+    assert sum(refused.values()) - sum(refused[q] for q in unanswerable) == 0
+    assert refused["Welcher CRM-Anbieter ist der beste, Salesforce oder HubSpot?"]  # HubSpot: never mentioned
 
 
 def test_development_conversations_retrieve_gold_on_last_turn(bot):

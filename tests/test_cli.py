@@ -81,11 +81,29 @@ def test_help_is_fast_because_heavy_imports_are_lazy():
 
 def test_eval_reports_recall(article_settings, bot, capsys):
     from conftest import QUESTIONS
-    if not QUESTIONS.exists():
-        pytest.skip("shared questions not present")
     assert main(["eval", str(QUESTIONS), "--json", "--corpus", str(article_settings.corpus),
                  "--index", str(article_settings.index)]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["retrieval"]["overall"]["n"] == 14
     assert r["retrieval"]["overall"]["recall@3"] >= 0.93
     assert set(r["retrieval"]) == {"overall", "en", "de"}
+
+
+def test_eval_builds_named_corpora_and_reports_each_split(tmp_path, capsys, monkeypatch):
+    # A questions file with a corpus recipe: the corpus is built in the cache, indexed, and
+    # only the asked-for half is evaluated, reported under the corpus's name.
+    monkeypatch.chdir(tmp_path)
+    questions = {"corpora": {"art": {"files": [{"from": str(ARTICLE), "as": "a.txt"}]}},
+                 "questions": [{"q": "Wer entwickelt Verkaufsstrategien?", "lang": "de", "corpus": "art",
+                                "split": "dev", "gold": ["Umsetzung von Verkaufsstrategien"]},
+                               {"q": "Who owns forecasting?", "lang": "en", "corpus": "art", "split": "held-out",
+                                "gold": ["Verkaufsprognose"]}],
+                 "unanswerable": [{"q": "What is the capital of France?", "corpus": "art", "split": "dev"}]}
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps(questions), encoding="utf-8")
+    assert main(["eval", str(path), "--split", "dev"]) == 0
+    out = capsys.readouterr().out
+    assert "== corpus art" in out and "overall    1   1.00" in out and "refused (unanswerable)   1/1" in out
+    assert (tmp_path / ".eval-cache" / "art" / "corpus" / "a.txt").is_file()
+    assert main(["eval", str(path), "--only", "nope"]) == 1
+    assert "no questions" in capsys.readouterr().err
