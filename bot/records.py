@@ -89,6 +89,7 @@ class Answer:
             "citations": [{"n": c.n, **where(c.hit), "highlights": [list(s) for s in c.highlights]}
                           for c in self.citations],
             "passages": [{"rank": i, **where(h)} for i, h in enumerate(self.hits, 1)],
+            "signals": self.signals,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
 

@@ -137,8 +137,9 @@ def absent_share(index, query: str) -> float:
 
 _COUNT_QUESTION = re.compile(r"\b(?:how many|how much|how often|how long|how old|what percentage|wie viele?|"
                              r"wie oft|wie lange|wie alt|wie hoch|wieviele?)\b", re.IGNORECASE)
-_NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|hundred|thousand|million|"
-                     r"eins?|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|zwölf|hundert|tausend|million)\b",
+# Number words, without "one"/"ein": those are mostly pronouns and articles.
+_NUMBER = re.compile(r"\d|\b(?:two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|hundred|thousand|million|"
+                     r"zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|zwölf|zwanzig|hundert|tausend|million)\b",
                      re.IGNORECASE)
 
 

@@ -104,3 +104,12 @@ def test_terminal_chat_piped_has_no_prompt_noise(article_settings, bot):
     assert "searched for" not in blocks[1]  # after /new the follow-up stands alone
     assert "[1] corpus/" in blocks[0] and "»" in blocks[0]  # sources with the highlighted sentence
     assert out.stdout.count("[1] corpus/") == 3  # three answers; nothing after /quit
+
+
+def test_how_many_questions_need_a_number_in_the_passages(bot):
+    # "ein" is an article, not a number: the article holds no figures, so "how many" is refused.
+    for q in ["How many years of experience do you need to become a sales operations manager?",
+              "Wie viele Mitarbeiter hat ein Vertriebsteam?"]:
+        a = bot.ask(q)
+        assert a.refused and a.signals["number"] is False, (q, a.signals)
+    assert not bot.ask("Who owns forecasting?").refused

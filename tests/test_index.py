@@ -33,7 +33,8 @@ def test_retrieval_scores_all_rows_of_a_chunk_exactly(bot):
     q = bot.embedder.queries(["Wer entwickelt Verkaufsstrategien?"])[0]
     for hit in retrieve(bot.index, q, 5):
         c = hit.chunk
-        own = bot.embedder.passages([c.text])[0] @ q
+        # The whole-chunk row is embedded with its document and section, as the index does.
+        own = bot.embedder.passages([index_mod.row_layout([c], context=True)[0][0]])[0] @ q
         best = max(bot.embedder.passages([c.text[s:e] for s, e in c.sentences]) @ q)
         assert hit.score == pytest.approx(0.5 * own + 0.5 * best, abs=2e-3)
 
@@ -114,7 +115,8 @@ def test_rebuild_embeds_only_what_is_new(make_corpus):
         second = index_mod.ensure(settings, quiet=True)
     finally:
         del embedder.passages
-    assert calls == [["Schach ist ein Brettspiel für zwei Personen mit 32 Figuren."]]
+    # Only the new document's chunk is embedded (with its document name, "c", as context).
+    assert calls == [["c: Schach ist ein Brettspiel für zwei Personen mit 32 Figuren."]]
     # The reused vectors are the very vectors a full build computes.
     full = index_mod.build(settings.with_(index=settings.index.parent / "full"), reuse=False)
     assert full["rows"] == second.vectors.shape[0] == first.vectors.shape[0] + 1
