@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--split", choices=["dev", "held-out"], help="only the questions of this half")
     s.add_argument("--only", metavar="NAME", help="only the questions of this named corpus")
     s.add_argument("--quiet", action="store_true", help="no list of misses")
+    s.add_argument("--cache", type=Path, default=Path(".eval-cache"), help="where named corpora are built")
     s = sub.add_parser("bench", parents=[common], help="query latency and start-up time; build time and scale")
     s.add_argument("file", type=Path, nargs="?", metavar="FILE", help="questions file for the latency runs")
     s.add_argument("--repeat", type=int, default=5, help="rounds over the questions (default: 5)")
@@ -95,7 +96,8 @@ def _run(args, settings) -> int:
 
     if args.command == "eval":
         from .evaluation import evaluate_file, report
-        result = evaluate_file(settings, args.file, top_k=args.top_k, split=args.split, only=args.only)
+        result = evaluate_file(settings, args.file, top_k=args.top_k, split=args.split, only=args.only,
+                               cache=args.cache)
         if args.json:
             # One corpus: its result object as before; named corpora: {name: result}.
             print(json.dumps(result.get("default", result) if len(result) == 1 else result, ensure_ascii=False,
