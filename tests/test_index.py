@@ -33,9 +33,9 @@ def test_retrieval_scores_all_rows_of_a_chunk_exactly(bot):
     q = bot.embedder.queries(["Wer entwickelt Verkaufsstrategien?"])[0]
     for hit in retrieve(bot.index, q, 5):
         c = hit.chunk
-        # The whole-chunk row is embedded with its document and section, as the index does.
+        # As the index does it: the whole chunk with its document and section, each sentence alone.
         own = bot.embedder.passages([index_mod.row_layout([c], context=True)[0][0]])[0] @ q
-        best = max(bot.embedder.passages([c.text[s:e] for s, e in c.sentences]) @ q)
+        best = max(bot.embedder.passages([index_mod.embedding_text(c.text[s:e]) for s, e in c.sentences]) @ q)
         assert hit.score == pytest.approx(0.5 * own + 0.5 * best, abs=2e-3)
 
 
@@ -163,3 +163,25 @@ def test_chunks_are_read_on_demand_and_equal_the_built_ones(make_corpus):
     loaded = index_mod.load(settings)
     assert len(loaded.chunks) == 3 and list(loaded.chunks) == list(built.chunks)
     assert loaded.chunks[-1] == list(built.chunks)[-1]
+
+
+def test_late_chunking_pools_sentence_vectors_from_the_chunks_own_pass(make_corpus):
+    # One forward pass per chunk (BOT_SENTENCE_VECTORS=late): one text embedded per chunk, yet a
+    # row per sentence, each near its own sentence embedded alone (helper's measurement: mean 0.92).
+    docs = {"a.txt": ARTICLE.read_text(encoding="utf-8")}
+    late = index_mod.ensure(make_corpus(docs, sentence_vectors="late"), quiet=True)
+    assert late.manifest["sentence_vectors"] == "late"
+    assert late.manifest["texts_embedded"] == late.manifest["chunks"] < late.manifest["rows"]
+    e = get("e5")
+    vectors = late.vectors
+    for pos in range(len(late.chunks)):
+        c = late.chunks[pos]
+        if len(c.sentences) < 3:
+            continue
+        rows = vectors[late.chunk_rows[pos] + 1:late.chunk_rows[pos + 1]]
+        alone = e.passages([index_mod.embedding_text(c.text[s:t]) for s, t in c.sentences])
+        assert np.allclose(np.linalg.norm(rows, axis=1), 1, atol=1e-4)
+        assert np.mean(np.sum(rows * alone, axis=1)) >= 0.85
+        break
+    else:
+        pytest.fail("the article has a chunk of three or more sentences")
