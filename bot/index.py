@@ -43,7 +43,7 @@ from .errors import BotError, CorpusError, IndexCorrupt
 from .records import BuildProgress, Chunk
 
 FORMAT = 3
-CHUNKER = 5  # bump when chunking rules change: old indexes are rebuilt
+CHUNKER = 6  # bump when chunking rules change: old indexes are rebuilt
 FILES = ("faiss.index", "rows.npy", "chunks.jsonl", "chunk_offsets.npy", "lexical.json", "lexical.npy",
          "calibration.json", "manifest.json")
 OPTIONAL_FILES = ("lexicon.json",)  # only with the dictionary installed
@@ -298,8 +298,11 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
         raise CorpusError(f"the files in {settings.corpus}/ contain no text to index")
     embedder = embedders.get(settings.embedder, settings.model)
     late = settings.sentence_vectors == "late" and hasattr(embedder, "passages_with_spans")
-    known = _previous_vectors(settings, embedder.id, late, settings.chunk_context) if reuse else {}
-    texts, rows = row_layout(chunks, late, settings.chunk_context)
+    # Naming the document and section tells a man page's "-n" from another's; in a corpus of one
+    # document it only blurs (the article's dev questions: R@1 1.00 without, 0.86 with).
+    context = settings.chunk_context and len(docs) > 1
+    known = _previous_vectors(settings, embedder.id, late, context) if reuse else {}
+    texts, rows = row_layout(chunks, late, context)
     report(BuildProgress("embedding", n_files, n_files, 0, len(chunks)))
     t_embed = time.perf_counter()
 
@@ -318,7 +321,7 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
     kind = "hnsw" if len(vectors) >= settings.hnsw_min_rows else "flat"
     faiss_index = _faiss_index_of_kind(vectors, kind)
     del vectors
-    lexical = LexicalIndex.build(chunks, context=chunk_context if settings.chunk_context else None)
+    lexical = LexicalIndex.build(chunks, context=chunk_context if context else None)
     lexicon = Lexicon.build(chunks, lexical=lexical)
     index = Index({}, chunks, rows, _chunk_rows(rows, len(chunks)), faiss_index, lexical, lexicon)
     calibration = refusal.calibrate(index, embedder)
@@ -346,6 +349,7 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
         "texts_embedded": n_embedded,
         "search": kind,
         "sentence_vectors": "late" if late else "separate",
+        "chunk_context": context,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "build_seconds": round(time.perf_counter() - started, 2),
     }
@@ -419,9 +423,10 @@ def _previous_vectors(settings: Settings, embedder_id: str, late: bool = False, 
     except (BotError, OSError):
         return {}
     if old.manifest.get("embedder") != embedder_id or old.manifest.get("sentence_vectors", "separate") != \
-            ("late" if late else "separate"):
-        return {}
-    texts, _ = row_layout(old.chunks, late, context)
+            ("late" if late else "separate") or "chunk_context" not in old.manifest:
+        return {}  # vectors of other texts than these keys say
+    # Keys are the texts as embedded then, with or without context.
+    texts, _ = row_layout(old.chunks, late, bool(old.manifest.get("chunk_context")))
     return dict(zip(texts, old.vectors))
 
 

@@ -33,8 +33,10 @@ def test_retrieval_scores_all_rows_of_a_chunk_exactly(bot):
     q = bot.embedder.queries(["Wer entwickelt Verkaufsstrategien?"])[0]
     for hit in retrieve(bot.index, q, 5):
         c = hit.chunk
-        # As the index does it: the whole chunk with its document and section, each sentence alone.
-        own = bot.embedder.passages([index_mod.row_layout([c], context=True)[0][0]])[0] @ q
+        # As the index does it: the whole chunk (with its document and section in a corpus of
+        # several documents), each sentence alone.
+        context = bot.index.manifest["chunk_context"]
+        own = bot.embedder.passages([index_mod.row_layout([c], context=context)[0][0]])[0] @ q
         best = max(bot.embedder.passages([index_mod.embedding_text(c.text[s:e]) for s, e in c.sentences]) @ q)
         assert hit.score == pytest.approx(0.5 * own + 0.5 * best, abs=2e-3)
 
