@@ -287,7 +287,8 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
     from .lexicon import Lexicon
     started = time.perf_counter()
     report = on_progress or (lambda p: None)
-    n_files = len(corpus_mod.find_files(settings.corpus))
+    listed = corpus_files(settings)  # one walk of the folder: counted now, recorded in the manifest
+    n_files = len(listed)
     report(BuildProgress("reading", 0, n_files, 0, 0))
     docs = corpus_mod.load(settings.corpus)
     if not docs:
@@ -331,7 +332,7 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
     for c in chunks:
         per_source[c.source] = per_source.get(c.source, 0) + 1
     files = []
-    for f in corpus_files(settings):
+    for f in listed:
         source = (Path(settings.corpus.name) / f["path"]).as_posix()
         doc = by_source.get(source)
         files.append({**f, "sha256": doc.sha256 if doc else _sha256(settings.corpus / f["path"]),
@@ -395,7 +396,7 @@ def _write(target: Path, manifest: dict, index: Index, calibration: dict) -> Non
             with open(tmp / name, "rb") as fh:
                 os.fsync(fh.fileno())
         # Sizes, times and hashes let load() notice a truncated, edited or mixed-up file.
-        manifest["index_files"] = {name: _file_meta(tmp / name, digest=True) for name in names}
+        manifest["index_files"] = {name: _file_meta(tmp / name) for name in names}
         # The manifest goes last: a folder without one is never taken for an index.
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
         with open(tmp / "manifest.json", "rb") as fh:
@@ -408,12 +409,9 @@ def _write(target: Path, manifest: dict, index: Index, calibration: dict) -> Non
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _file_meta(path: Path, digest: bool) -> dict:
+def _file_meta(path: Path) -> dict:
     st = path.stat()
-    meta = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    if digest:
-        meta["sha256"] = _sha256(path)
-    return meta
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _sha256(path)}
 
 
 def _previous_vectors(settings: Settings, embedder_id: str, late: bool = False, context: bool = False) -> dict:
