@@ -206,6 +206,7 @@ class PostgresStore:
                 conn.execute(LOCK)
             except _psycopg().Error as e:
                 raise StoreError(f"the store {self} failed: {_one_line(e, self._password())}") from None
+            self._extension(conn)  # before a build spends minutes embedding, not after
             self._local.conn = conn
             yield
         finally:
