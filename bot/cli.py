@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--repeat", type=int, default=5, help="rounds over the questions (default: 5)")
     s.add_argument("--rebuild", action="store_true", help="also time a full index build")
     s.add_argument("--scale", type=int, metavar="N", help="build and query N German man pages instead")
-    s.add_argument("--synthetic", type=int, metavar="N", help="FAISS alone on N random vectors: flat vs HNSW")
+    s.add_argument("--synthetic", type=int, metavar="N",
+                   help="FAISS alone on N random vectors: flat vs HNSW (and pgvector's HNSW with --store)")
     s.add_argument("--hnsw-recall", action="store_true", help="HNSW recall@10 vs flat on this index's vectors")
     s = sub.add_parser("chunks", parents=[common], help="what the bot read from the documents, nothing embedded")
     s.add_argument("files", nargs="*", type=Path, metavar="FILE", help="only these files (default: the whole corpus)")
@@ -88,7 +89,7 @@ def _run(args, settings) -> int:
     if args.command == "bench":
         from . import bench
         if args.synthetic:
-            return bench.synthetic(args.synthetic)
+            return bench.synthetic(args.synthetic, store=settings.store)
         if args.scale:
             return bench.scale(settings, args.scale, args.repeat)
         if args.hnsw_recall:

@@ -324,6 +324,28 @@ class PostgresStore:
             if own:
                 conn.close()
 
+    def sizes(self) -> dict[str, int]:
+        """Bytes the active generation takes: its vectors table, HNSW index, chunks and blobs."""
+        def work(conn):
+            gen = conn.execute("SELECT gen FROM bot_active").fetchone()[0]
+            table = _table(gen)
+            return dict(zip(("vectors", "hnsw", "chunks", "blobs"), conn.execute(
+                "SELECT pg_table_size(to_regclass(%s)), pg_relation_size(to_regclass(%s)), "
+                "(SELECT coalesce(sum(pg_column_size(c.*)), 0) FROM bot_chunks c WHERE gen = %s), "
+                "(SELECT coalesce(sum(length(data)), 0) FROM bot_blobs WHERE gen = %s)",
+                (table, f"{table}_hnsw", gen, gen)).fetchone()))
+        return self._do(work)
+
+    def plan(self, gen: int) -> str:
+        """How PostgreSQL runs the dense search of a generation: the HNSW index or a full scan."""
+        def work(conn):
+            self._ef_search(conn, 80)
+            q = conn.execute(f"SELECT embedding FROM {_table(gen)} LIMIT 1").fetchone()[0]
+            plan = " ".join(r[0] for r in conn.execute(
+                f"EXPLAIN SELECT row FROM {_table(gen)} ORDER BY embedding <#> %s::vector LIMIT 80", (q,)))
+            return "HNSW index scan" if "Index Scan" in plan else "exact scan (the planner finds it cheaper)"
+        return self._do(work, gen)
+
     def _extension(self, conn) -> None:
         psycopg = _psycopg()
         if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone():
