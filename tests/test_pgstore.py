@@ -176,7 +176,7 @@ def test_two_builders_take_turns(pg_server, article_store, tmp_path):
 
     def build():
         try:
-            got.append(index_mod.ensure(s, quiet=True).manifest["generation"])
+            got.append(index_mod.ensure(s, quiet=True).manifest)
         except Exception as e:  # reported below
             errors.append(e)
 
@@ -185,7 +185,9 @@ def test_two_builders_take_turns(pg_server, article_store, tmp_path):
         t.start()
     for t in threads:
         t.join(240)
-    assert not errors and got == [before + 1, before + 1]
+    assert not errors and [m["generation"] for m in got] == [before + 1, before + 1]
+    # The article's vectors came from the store: only the new document's texts were embedded.
+    assert got[0]["texts_embedded"] == 3 and got[0]["rows"] == 83
     with psycopg.connect(s.store, autocommit=True) as conn:
         assert [g for (g,) in conn.execute("SELECT gen FROM bot_generations ORDER BY gen")] == [before, before + 1]
     assert index_mod.stale_reason(s) is None
