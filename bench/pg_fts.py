@@ -28,9 +28,8 @@ from bot.evaluation import _contains, _items, _load  # noqa: E402
 
 CONFIG = {"de": "german", "en": "english"}
 # The question's words in both configurations, any of them (plainto_tsquery would want all).
-QUERY = ("(SELECT coalesce(nullif(replace(plainto_tsquery('german', %(q)s)::text, '&', '|'), ''), '''''') "
-         "::tsquery || coalesce(nullif(replace(plainto_tsquery('english', %(q)s)::text, '&', '|'), ''), '''''')"
-         "::tsquery)")
+QUERY = ("(SELECT replace(plainto_tsquery('german', %(q)s)::text, '&', '|')::tsquery || "
+         "replace(plainto_tsquery('english', %(q)s)::text, '&', '|')::tsquery AS q) AS t")
 
 
 class PostgresLexical:
@@ -43,12 +42,12 @@ class PostgresLexical:
         return getattr(self._lexical, name)
 
     def search(self, text: str, k: int):
-        return self._conn.execute(f"SELECT pos, ts_rank_cd(tsv, q) FROM bench_fts, {QUERY} q WHERE tsv @@ q "
+        return self._conn.execute(f"SELECT pos, ts_rank_cd(tsv, t.q) FROM bench_fts, {QUERY} WHERE tsv @@ t.q "
                                   "ORDER BY 2 DESC, pos LIMIT %(k)s", {"q": text, "k": k}).fetchall()
 
     def score(self, text: str, positions) -> np.ndarray:
         positions = [int(p) for p in positions]
-        found = dict(self._conn.execute(f"SELECT pos, ts_rank_cd(tsv, q) FROM bench_fts, {QUERY} q "
+        found = dict(self._conn.execute(f"SELECT pos, ts_rank_cd(tsv, t.q) FROM bench_fts, {QUERY} "
                                         "WHERE pos = ANY(%(p)s)", {"q": text, "p": positions}).fetchall())
         return np.array([found.get(p, 0.0) for p in positions], np.float32)
 
