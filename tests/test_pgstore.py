@@ -186,8 +186,9 @@ def test_two_builders_take_turns(pg_server, article_store, tmp_path):
     for t in threads:
         t.join(240)
     assert not errors and [m["generation"] for m in got] == [before + 1, before + 1]
-    # The article's vectors came from the store: only the new document's texts were embedded.
-    assert got[0]["texts_embedded"] == 3 and got[0]["rows"] == 83
+    # Vectors of unchanged texts come from the store: the article's 58 sentences. (With a second
+    # document each chunk is embedded with its document's name, so its 22 chunk texts changed.)
+    assert got[0]["rows"] == 82 and got[0]["texts_embedded"] == 22 + 2
     with psycopg.connect(s.store, autocommit=True) as conn:
         assert [g for (g,) in conn.execute("SELECT gen FROM bot_generations ORDER BY gen")] == [before, before + 1]
     assert index_mod.stale_reason(s) is None
