@@ -246,16 +246,26 @@ def _pgvector_synthetic(url: str, n: int, dim: int, seed: int, q: np.ndarray, tr
         plan = " ".join(r[0] for r in conn.execute("EXPLAIN " + sql, {"q": text[0], "k": 10}))
         ms, recall = {10: [], 80: []}, []
         for v, exact in zip(text, truth):
+            conn.execute(sql, {"q": v, "k": 80}).fetchall()  # warm: the graph's pages in shared buffers
             for k in (10, 80):
                 t = time.perf_counter()
                 got = [r for (r,) in conn.execute(sql, {"q": v, "k": k})]
                 ms[k].append((time.perf_counter() - t) * 1000)
             recall.append(len(set(got[:10]) & set(exact.tolist())) / 10)
+        # An exact scan for comparison: "+ 0" hides the ORDER BY from the index (what the planner
+        # picks by itself for small tables).
+        exact_sql = sql.replace("ORDER BY embedding <#> %(q)s::vector", "ORDER BY (embedding <#> %(q)s::vector) + 0")
+        exact_ms = []
+        for v in text[:50]:
+            t = time.perf_counter()
+            conn.execute(exact_sql, {"q": v, "k": 80}).fetchall()
+            exact_ms.append((time.perf_counter() - t) * 1000)
         print(f"  pgvector HNSW (m={HNSW_M}, ef_construction={HNSW_EF_CONSTRUCTION}, ef_search={EF_SEARCH}): "
               f"COPY {copy_s:.1f} s, index built in {build_s:.0f} s; {'HNSW' if 'Index Scan' in plan else 'NOT the HNSW'} "
               f"index used")
         print(f"    search k=10 {_stats(ms[10])}; k=80 (the bot's candidates) {_stats(ms[80])}; "
               f"recall@10 vs flat {np.mean(recall):.3f}")
+        print(f"    exact scan in PostgreSQL, k=80: {_stats(exact_ms)} (50 queries)")
     finally:
         conn.execute("DROP TABLE IF EXISTS bot_bench_synthetic")
         conn.close()
