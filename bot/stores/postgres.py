@@ -2,8 +2,8 @@
 
 Each build is a generation, written in one transaction under an advisory lock and made active
 at its end, so a reader sees the old generation or the new one, never half of one, and two
-builders never interleave. Tables (in the URL's schema, `?options=-csearch_path%3Dname` to
-choose one):
+builders never interleave. One database holds one index, in these tables (in the first schema
+of the search path, normally public):
 
 - bot_generations(gen, manifest jsonb, created_at): the same manifest as the index folder's;
 - bot_active(gen): the one active generation;
