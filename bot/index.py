@@ -484,20 +484,29 @@ class _Vectors(np.ndarray):
 
 def _embed(embedder, texts: list[str], progress: bool | None, queries: bool = False,
            known: dict | None = None, on_rows=None) -> np.ndarray:
-    """Vectors for texts, taking those in known as they are and embedding the rest."""
-    todo = [i for i, t in enumerate(texts) if not (known and t in known)]
+    """Vectors for texts, taking those in known as they are and embedding each other distinct
+    text once (man pages repeat their "--help" lines, licences their clauses)."""
+    known = known or {}
+    first: dict[str, int] = {}
+    for i, t in enumerate(texts):
+        first.setdefault(t, i)
+    todo = [i for t, i in first.items() if t not in known]
     if len(todo) == len(texts):
         vectors = _encode(embedder, texts, progress, queries, on_rows)  # no second copy of a large corpus
     else:
         vectors = np.empty((len(texts), embedder.dim), np.float32)
-        for i, t in enumerate(texts):
-            if t in known:
-                vectors[i] = known[t]
         if todo:
             # Progress counts rows of texts; the reused ones come first in this estimate.
             base = len(texts) - len(todo)
-            vectors[todo] = _encode(embedder, [texts[i] for i in todo], progress, queries,
-                                    (lambda n: on_rows(base + n)) if on_rows else None)
+            fresh = _encode(embedder, [texts[i] for i in todo], progress, queries,
+                            (lambda n: on_rows(base + n)) if on_rows else None)
+            vectors[todo] = fresh
+            del fresh
+        for i, t in enumerate(texts):
+            if t in known:
+                vectors[i] = known[t]
+            elif first[t] != i:
+                vectors[i] = vectors[first[t]]
     out = vectors.view(_Vectors)
     out.embedded = len(todo)
     return out

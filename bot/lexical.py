@@ -29,6 +29,10 @@ _OPTION = re.compile(r"(?<![\w-])--?[A-Za-z0-9][\w-]*")
 _IDENT = re.compile(r"\b[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]*[A-Za-z0-9]\b")
 _PATH = re.compile(r"(?<![\w/])(?:~|\.{1,2})?(?:/[\w.+-]+)+/?")
 _COMMAND_OPTION = re.compile(r"\b([a-z][\w.]*)[ \t]+(--?[A-Za-z0-9][\w-]*)")
+_CLAUSE = re.compile(r"[^.?!;:,]+")
+# German separable verbs split in questions: "Wie kehre ich die Reihenfolge um?" (umkehren).
+PARTICLES = frozenset("ab an auf aus bei ein fest her hin hinzu los mit nach um vor weg zu zurück "
+                      "zusammen".split())
 LINKERS = ("", "s", "es", "n", "en")
 MIN_PART = 4  # shorter "parts" (ein, zu, ...) split real words into nonsense
 
@@ -112,7 +116,7 @@ class LexicalIndex:
 
     def query_tokens(self, query: str) -> list[str]:
         # Both languages' stems: a question's language says little about its passage's.
-        return sorted(set(tokenize(query, None, self.known)))
+        return sorted(set(tokenize(query, None, self.known)) | set(separable_verbs(query)))
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """The k best chunks by BM25 as (chunk position, score), best first; only chunks that
@@ -217,6 +221,22 @@ def compound_vocabulary(texts) -> frozenset[str]:
                 out.add(w)
                 out.add(stem(w, "de"))
     return frozenset(out)
+
+
+def separable_verbs(text: str) -> list[str]:
+    """German separable verbs put back together, as stems: a clause that ends in a particle
+    has its verb first or second ("Zeigt ls ... an?", "Wie kehre ich ... um?"), so the
+    particle joined to each of those two words gives "anzeig", "umkehr". Joins that are no
+    word match nothing."""
+    out = []
+    for clause in _CLAUSE.findall(normalise(text)):
+        ws = words(clause)
+        if len(ws) >= 3 and ws[-1] in PARTICLES:
+            for w in ws[:2]:
+                out.append(stem(ws[-1] + w, "de"))
+                if w.endswith("t"):  # "zeigt" keeps its t in Snowball: "anzeigt" is not "anzeig"
+                    out.append(stem(ws[-1] + w[:-1], "de"))
+    return out
 
 
 def tokenize(text: str, lang: str | None, known: frozenset[str] = frozenset()) -> list[str]:

@@ -50,8 +50,11 @@ class Hit:
     """A retrieved chunk with its combined score and the score of each of its sentences."""
 
     chunk: Chunk
-    score: float
+    score: float  # dense similarity (chunk and best sentence), what refusals are calibrated on
     sentence_scores: tuple[float, ...] = ()
+    # The passage's standing after fusing the dense, lexical and dictionary signals, on the
+    # dense score's scale (None when only the dense signal ranked it).
+    ranked: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """Ranking chunks for a query: whole-chunk and best-sentence similarity, on FAISS candidates only."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .index import Index
@@ -59,7 +61,9 @@ def retrieve(index: Index, query: np.ndarray, k: int, text: str | None = None) -
     if index.lexicon is not None and COVERAGE_WEIGHT:
         fused += COVERAGE_WEIGHT * _z(index.lexicon.coverage(text, positions))
     order = sorted(range(len(hits)), key=lambda i: (-fused[i], hits[i].chunk.id))
-    return [hits[i] for i in order[:k]]
+    dense = np.array([h.score for h in hits])
+    ranked = dense.mean() + dense.std() * _z(fused)  # the fused standing in dense units
+    return [replace(hits[i], ranked=float(ranked[i])) for i in order[:k]]
 
 
 def _z(x: np.ndarray) -> np.ndarray:

@@ -187,3 +187,16 @@ def test_late_chunking_pools_sentence_vectors_from_the_chunks_own_pass(make_corp
         break
     else:
         pytest.fail("the article has a chunk of three or more sentences")
+
+
+def test_a_text_repeated_in_the_corpus_is_embedded_once(make_corpus):
+    # The same page in two folders (a copied manual): same texts, same context, one embedding.
+    page = DOCS["sub/b.txt"]
+    settings = make_corpus({"one/b.txt": page, "two/b.txt": page})
+    m = index_mod.build(settings, reuse=False)
+    assert m["chunks"] == 2 and m["texts_embedded"] == 1
+    index = index_mod.load(settings)
+    q = get("e5").queries(["Wie viele Räder hat ein Fahrrad?"])[0]
+    hits = retrieve(index, q, 2, "Wie viele Räder hat ein Fahrrad?")
+    assert {h.chunk.source for h in hits} == {"corpus/one/b.txt", "corpus/two/b.txt"}
+    assert hits[0].score == pytest.approx(hits[1].score, abs=1e-6)

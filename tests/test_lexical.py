@@ -98,3 +98,12 @@ def test_save_and_load_round_trip(lexical, chunks, tmp_path):
     for q in ("--max-depth", "Verkaufsprognose", "Umgebungsvariable POSIXLY_CORRECT"):
         assert again.search(q, 5) == lexical.search(q, 5)
     assert again.langs == lexical.langs and again.known == lexical.known
+
+
+def test_split_german_verbs_are_joined_again(lexical, chunks):
+    # "Wie zeige ich ... an?" asks about "anzeigen": only the joined verb can match these chunks.
+    shows = [i for i, c in enumerate(chunks) if "anzeigen" in c.text and "zeig" not in c.text.replace("anzeigen", "")]
+    assert shows
+    assert (lexical.score("Wie zeige ich das an?", shows) > 0).all()
+    assert (lexical.score("Zeigt du das an?", shows) > 0).all()
+    assert not (lexical.score("Wie zeige ich das?", shows) > 0).any()
