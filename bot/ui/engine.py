@@ -71,6 +71,16 @@ class Engine:
         else:
             self._run(lambda: self.bot.refresh(progress=False, quiet=True, on_progress=self._on_progress))
 
+    def sync(self) -> None:
+        """Take up an index another server made active in a shared store (checked at most every
+        2 s; the page's status tick calls this). A store that is down shows up on the next question."""
+        if self.bot is None or self.building:
+            return
+        try:
+            self.bot.sync(max_age=2.0)
+        except BotError:
+            pass
+
     def begin_change(self) -> None:
         """Mark a build as coming (an upload is being saved): questions from now on wait for it."""
         self._idle.clear()

@@ -210,6 +210,7 @@ def build(engine: Engine):
         return _plain("Vote saved." if choice else "Vote withdrawn.")
 
     def status():
+        engine.sync()  # another server over the same store may have re-indexed
         return side_panels()
 
     def upload(files, replace):
