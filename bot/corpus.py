@@ -33,34 +33,51 @@ def warn(message: str) -> None:
 
 
 def find_files(corpus: Path) -> list[Path]:
-    """The documents below corpus (SUFFIXES), sorted; links that leave the folder are skipped."""
+    """The documents below corpus (SUFFIXES), sorted; hidden files and folders are skipped, and
+    so are links that leave the folder (links to folders are not followed)."""
+    return [Path(p) for p in find_paths(corpus)]
+
+
+def find_paths(corpus: Path) -> list[str]:
+    """find_files as plain strings ("corpus/sub/a.txt"), for the check at every start."""
     if not corpus.is_dir():
         raise CorpusError(f"corpus folder {corpus} does not exist: create it and put your documents "
                           "(.txt, .md, .pdf, .docx, .html) in it")
     root = corpus.resolve()
     found = []
-    for path in sorted(corpus.rglob("*")):
-        if path.suffix.lower() not in SUFFIXES or any(p.startswith(".") for p in path.relative_to(corpus).parts):
-            continue
-        try:
-            str(path).encode("utf-8")
-        except UnicodeEncodeError:
-            # Such a name cannot be written to the index or shown reliably.
-            shown = os.fsencode(path).decode("utf-8", "backslashreplace")
-            warn(f"skipping {shown}: its name is not valid UTF-8; rename the file")
-            continue
-        try:
-            real = path.resolve()
-            if not real.is_relative_to(root):
-                warn(f"skipping {path}: it links outside the corpus folder")
+    # os.walk and plain strings: every start walks the corpus to see whether it changed, and
+    # pathlib's per-file work cost 0.3 s on 1,320 files.
+    for folder, subfolders, names in os.walk(corpus):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        real_folder = None
+        for name in names:
+            if name.startswith(".") or os.path.splitext(name)[1].lower() not in SUFFIXES:
                 continue
-            if real.is_file():
-                found.append(path)
-        except RuntimeError:  # Python 3.11 reports a symlink loop this way
-            warn(f"skipping {path}: it is a symlink loop")
-        except OSError as e:
-            warn(f"skipping {path}: {e.strerror or e}")
-    return found
+            path = os.path.join(folder, name)
+            try:
+                path.encode("utf-8")
+            except UnicodeEncodeError:
+                # Such a name cannot be written to the index or shown reliably.
+                shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+                warn(f"skipping {shown}: its name is not valid UTF-8; rename the file")
+                continue
+            try:
+                if os.path.islink(path):
+                    real = Path(path).resolve()
+                else:
+                    real_folder = real_folder or Path(folder).resolve()
+                    real = real_folder / name
+                if not real.is_relative_to(root):
+                    warn(f"skipping {path}: it links outside the corpus folder")
+                    continue
+                if real.is_file():
+                    found.append(path)
+            except RuntimeError:  # Python 3.11 reports a symlink loop this way
+                warn(f"skipping {path}: it is a symlink loop")
+            except OSError as e:
+                warn(f"skipping {path}: {e.strerror or e}")
+    rel = len(str(corpus).rstrip(os.sep)) + 1
+    return sorted(found, key=lambda p: p[rel:].split(os.sep))
 
 
 def decode(data: bytes) -> str | None:

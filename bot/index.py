@@ -197,11 +197,12 @@ def _chunk_rows(rows: np.ndarray, n_chunks: int) -> np.ndarray:
 
 
 def corpus_files(settings: Settings) -> list[dict]:
+    """Each document's path below the corpus folder, size and time (what start-up compares)."""
     out = []
-    for path in corpus_mod.find_files(settings.corpus):
-        st = path.stat()
-        out.append({"path": path.relative_to(settings.corpus).as_posix(), "size": st.st_size,
-                    "mtime_ns": st.st_mtime_ns})
+    skip = len(str(settings.corpus).rstrip(os.sep)) + 1
+    for path in corpus_mod.find_paths(settings.corpus):
+        st = os.stat(path)
+        out.append({"path": path[skip:].replace(os.sep, "/"), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
     return out
 
 

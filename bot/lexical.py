@@ -50,8 +50,15 @@ def stem(word: str, lang: str) -> str:
 
 @lru_cache(maxsize=1)
 def stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
-    return frozenset(STOPWORDS_EN) | frozenset(STOPWORDS_GERMAN)
+    """bm25s's English and German lists. Read from its module file: importing the package
+    imports scipy too, 0.3-0.4 s of every start for two word lists."""
+    import importlib.util
+    spec = importlib.util.find_spec("bm25s")
+    path = Path(spec.origin).parent / "stopwords.py"
+    module_spec = importlib.util.spec_from_file_location("_bm25s_stopwords", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return frozenset(module.STOPWORDS_EN) | frozenset(module.STOPWORDS_GERMAN)
 
 
 def normalise(text: str) -> str:
