@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bot.conversation import standalone
-from ui_server import copy_settings, free_port
+from ui_server import copy_settings, free_port, wait_until_up
 
 CONVERSATIONS = [
     ("What does a sales manager do in a startup?", "And the sales operations manager?"),
@@ -28,7 +28,6 @@ def server(bot, article_settings, tmp_path_factory):
     """`python -m bot serve` in its own process, as a user runs it, on a free loopback port."""
     import subprocess
     import sys
-    import urllib.request
     settings = copy_settings(article_settings, tmp_path_factory.mktemp("load"))
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), "--corpus",
@@ -36,13 +35,7 @@ def server(bot, article_settings, tmp_path_factory):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(url, timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
+        if not wait_until_up(url, 120):
             pytest.fail("the server did not come up in 120 s")
         yield url, proc.pid
     finally:

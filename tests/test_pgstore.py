@@ -198,10 +198,8 @@ def test_two_builders_take_turns(pg_server, article_store, tmp_path):
 def test_two_servers_over_one_store_agree_and_share_a_reindex(pg_server, article_store, tmp_path):
     """`serve` twice, on two ports, over one database and one corpus folder: the same answers,
     and a document uploaded through the first is answered by the second, which was not restarted."""
-    import urllib.request
-
     from gradio_client import Client, handle_file
-    from ui_server import free_port
+    from ui_server import free_port, wait_until_up
     s = store_copy(pg_server, article_store, "servers", tmp_path)
     urls, procs = [], []
     try:
@@ -212,13 +210,7 @@ def test_two_servers_over_one_store_agree_and_share_a_reindex(pg_server, article
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             urls.append(f"http://127.0.0.1:{port}/")
         for url in urls:
-            for _ in range(360):
-                try:
-                    urllib.request.urlopen(url, timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.5)
-            else:
+            if not wait_until_up(url, 180):
                 pytest.fail(f"{url} did not come up in 180 s")
         a, b = (Client(url, verbose=False) for url in urls)
         for q in ARTICLE_QUESTIONS[:6]:

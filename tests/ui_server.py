@@ -12,6 +12,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_up(url: str, seconds: float = 180) -> bool:
+    """Whether a server started in another process answers at url within the time."""
+    import time
+    import urllib.request
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
 def copy_settings(base: Settings, folder: Path) -> Settings:
     """A copy of base's corpus and already-built index in folder, so uploads do not touch other tests.
 
