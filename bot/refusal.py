@@ -143,6 +143,14 @@ _NUMBER = re.compile(r"\d|\b(?:two|three|four|five|six|seven|eight|nine|ten|twel
                      re.IGNORECASE)
 
 
+# "What does a sales manager earn?", "Was kostet ...?": answered by an amount of money only.
+_MONEY_QUESTION = re.compile(r"\b(?:salary|salaries|wages?|earns?|earnings|income|prices?|"
+                             r"(?:does|do|did|will|would)\b[\w\s-]{0,40}\bcost|gehalt|gehälter|gehaltes|lohn|"
+                             r"löhne|verdien\w*|verdient|einkommen|preis|preise|preises|kostet)\b", re.IGNORECASE)
+_MONEY = re.compile(r"(?:[€$£]|\b(?:eur|usd|chf)\b)\s*\d|\d[\d.,]*\s*(?:€|\$|£|eur\b|euro|usd\b|dollars?|pounds?|chf\b|franken)",
+                    re.IGNORECASE)
+
+
 # Names: acronyms (MIT, ZIP, LGPL), inner capitals (HubSpot); in English also any capitalised
 # word that does not open the sentence (Salesforce, Apache, Mozilla).
 _ACRONYM = re.compile(r"(?<![\w-])(?:[A-ZÄÖÜ]{2,}|[A-Z][a-z]+[A-Z][A-Za-z]*)(?![\w])")
@@ -174,6 +182,10 @@ def wants_number(query: str) -> bool:
     return bool(_COUNT_QUESTION.search(query))
 
 
+def wants_amount(query: str) -> bool:
+    return bool(_MONEY_QUESTION.search(query))
+
+
 def judge(index, lang: str, query: str, hits) -> tuple[bool, dict]:
     """(refuse?, the signals behind it)."""
     if not hits:
@@ -184,10 +196,14 @@ def judge(index, lang: str, query: str, hits) -> tuple[bool, dict]:
     # "How many ...?" is not answered by passages without a single number in them.
     if wants_number(query):
         signals["number"] = any(_NUMBER.search(h.chunk.text) for h in hits[:3])
+    # "What does a sales manager earn?" is not answered by passages without an amount of money.
+    if wants_amount(query):
+        signals["amount"] = any(_MONEY.search(h.chunk.text) for h in hits[:3])
     # "What does the MIT licence require?" over documents that never mention MIT.
     missing = absent_names(index, query, lang)
     if missing:
         signals["absent_names"] = missing
-    refuse = (signals["percentile"] < MIN_PERCENTILE or signals.get("number") is False or bool(missing)
+    refuse = (signals["percentile"] < MIN_PERCENTILE or signals.get("number") is False
+              or signals.get("amount") is False or bool(missing)
               or (signals["absent"] >= ABSENT_SHARE and signals["percentile"] < ABSENT_PERCENTILE))
     return refuse, signals

@@ -113,3 +113,17 @@ def test_how_many_questions_need_a_number_in_the_passages(bot):
         a = bot.ask(q)
         assert a.refused and a.signals["number"] is False, (q, a.signals)
     assert not bot.ask("Who owns forecasting?").refused
+
+
+def test_a_question_for_an_amount_of_money_needs_one_in_the_passages(bot, make_corpus):
+    # The article describes the roles but names no salary: the role's description is no answer.
+    a = bot.ask("Was verdient ein Vertriebsleiter?")
+    assert a.refused and a.signals["amount"] is False
+    assert not bot.ask("Wer senkt die Kosten im Vertrieb?").signals.get("amount") is False  # no amount asked
+    # Where the documents do name one, the same kind of question is answered with it.
+    from bot.chatbot import Chatbot
+    s = make_corpus({"gehalt.md": "# Vergütung\n\nEin Vertriebsleiter verdient in Deutschland im Schnitt "
+                                  "etwa 85.000 € brutto im Jahr, dazu kommt eine variable Prämie.\n\n"
+                                  "# Aufgaben\n\nEr führt das Vertriebsteam und plant die Verkaufsziele.\n"})
+    b = Chatbot(s, quiet=True).ask("What does a sales manager earn?")
+    assert not b.refused and "85.000 €" in b.text and b.signals["amount"] is True
