@@ -146,7 +146,7 @@ _NUMBER = re.compile(r"\d|\b(?:two|three|four|five|six|seven|eight|nine|ten|twel
 # "What does a sales manager earn?", "Was kostet ...?": answered by an amount of money only.
 _MONEY_QUESTION = re.compile(r"\b(?:salary|salaries|wages?|earns?|earnings|income|prices?|"
                              r"(?:does|do|did|will|would)\b[\w\s-]{0,40}\bcost|gehalt|gehälter|gehaltes|lohn|"
-                             r"löhne|verdien\w*|verdient|einkommen|preis|preise|preises|kostet)\b", re.IGNORECASE)
+                             r"löhne|verdien\w*|einkommen|preis|preise|preises|kostet)\b", re.IGNORECASE)
 _MONEY = re.compile(r"(?:[€$£]|\b(?:eur|usd|chf)\b)\s*\d|\d[\d.,]*\s*(?:€|\$|£|eur\b|euro|usd\b|dollars?|pounds?|chf\b|franken)",
                     re.IGNORECASE)
 
