@@ -12,8 +12,11 @@ import re
 from .records import Citation, Hit
 
 MAX_SENTENCES = 3
-# A further sentence joins only when it matches nearly as well as the best one.
-JOIN_MARGIN = 0.01
+# A further sentence joins only when it matches nearly as well as the best one. Measured on
+# the development half: 0.01 -> 0.03 lifts answers citing a gold passage from 50 to 54 of 69
+# (man pages 16 -> 19 of 30: near-equal options are quoted side by side) for 1.65 -> 2.16
+# citations per answer; held-out 49 -> 50 of 66.
+JOIN_MARGIN = 0.03
 REFUSALS = {
     "en": "The documents do not cover this question.",
     "de": "Dazu enthalten die Dokumente keine Antwort.",

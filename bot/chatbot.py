@@ -106,7 +106,7 @@ class Chatbot:
         if refused:
             text, citations = answer_mod.refusal(lang), ()
         else:
-            text, citations = answer_mod.compose(hits, lang)
+            text, citations = answer_mod.compose(retrieval.named_documents(query, hits), lang)
         t3 = time.perf_counter()
         timings = {"retrieve": (t1 - t0) * 1000, "refusal": (t2 - t1) * 1000, "answer": (t3 - t2) * 1000,
                    "total": (t3 - t0) * 1000}

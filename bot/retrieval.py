@@ -1,7 +1,9 @@
 """Ranking chunks for a query: whole-chunk and best-sentence similarity, on FAISS candidates only."""
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -70,3 +72,24 @@ def _z(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     sd = x.std()
     return (x - x.mean()) / sd if sd > 1e-9 else np.zeros_like(x)
+
+
+def named_documents(query: str, hits: list[Hit]) -> list[Hit]:
+    """The hits from the documents the question names by file name ("BSD" for BSD.txt, "kill"
+    for kill.txt), when it names some but not all of the hits' documents; otherwise all hits.
+
+    Measured on the development half: answers that quote only the named document cite a gold
+    passage more often (licences 13 -> 14 of 16, man pages unchanged; held-out man pages
+    18 -> 19 of 29, the rest unchanged), e.g. "What about the BSD licence?" no longer quotes
+    the GFDL's "Warranty Disclaimers"."""
+    from .lexical import normalise, stopwords, words
+    asked = set(words(normalise(query))) - stopwords()
+    named = [h for h in hits if _name_words(h.chunk.source) & asked]
+    if named and len({h.chunk.source for h in named}) < len({h.chunk.source for h in hits}):
+        return named
+    return hits
+
+
+def _name_words(source: str) -> set[str]:
+    """The words of a document's file name: "LGPL-2.1.txt" -> {"lgpl"}."""
+    return set(re.findall(r"[^\W\d_]{2,}", Path(source).name.split(".")[0].casefold()))

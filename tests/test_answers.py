@@ -127,3 +127,27 @@ def test_a_question_for_an_amount_of_money_needs_one_in_the_passages(bot, make_c
                                   "# Aufgaben\n\nEr führt das Vertriebsteam und plant die Verkaufsziele.\n"})
     b = Chatbot(s, quiet=True).ask("What does a sales manager earn?")
     assert not b.refused and "85.000 €" in b.text and b.signals["amount"] is True
+
+
+def test_a_question_naming_a_document_is_answered_from_it(make_corpus):
+    # "What about the BSD licence?" used to quote the GFDL's "Warranty Disclaimers" sentence,
+    # which repeats the question's words, rather than BSD's own disclaimer, ranked first.
+    from bot.chatbot import Chatbot
+    s = make_corpus({
+        "BSD.txt": "Redistribution and use in source and binary forms, with or without modification, are "
+                   "permitted provided that the copyright notice is retained.\n\n"
+                   "THIS SOFTWARE IS PROVIDED BY THE REGENTS AND CONTRIBUTORS \"AS IS\" AND ANY EXPRESS OR "
+                   "IMPLIED WARRANTIES, INCLUDING THE IMPLIED WARRANTIES OF MERCHANTABILITY, ARE DISCLAIMED. "
+                   "IN NO EVENT SHALL THE REGENTS BE LIABLE FOR ANY DAMAGES.\n",
+        "GFDL-1.3.txt": "The Document may include Warranty Disclaimers next to the notice which states that "
+                        "this License applies to the Document. These Warranty Disclaimers are considered to "
+                        "be included by reference in this License.\n\n"
+                        "You may copy and distribute the Document in any medium, commercially or "
+                        "noncommercially, provided that this License is reproduced in all copies.\n"})
+    bot = Chatbot(s, quiet=True)
+    a = bot.ask("What does the BSD licence say about warranty?")
+    assert not a.refused and {c.hit.chunk.source for c in a.citations} == {"corpus/BSD.txt"}
+    assert "WARRANTIES" in a.text
+    # Named by no file, the question is answered from every document as before.
+    b = bot.ask("What does the licence say about warranty disclaimers?")
+    assert "corpus/GFDL-1.3.txt" in {c.hit.chunk.source for c in b.citations}
