@@ -12,6 +12,9 @@ _ABBREVIATIONS = {
     "z.b", "u.a", "d.h", "bzw", "ca", "usw", "etc", "vgl", "evtl", "ggf", "inkl", "bspw", "dr", "prof",
     "nr", "str", "vs", "e.g", "i.e", "mr", "mrs", "ms", "no", "fig", "approx", "cf", "al", "st",
 }
+_WORD = re.compile(r"\w")
+# Rules and box edges ("=====", "*****") say nothing to the embedder.
+_RULE = re.compile(r"([^\w\s])\1{2,}")
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”“»)]*(?=\s+)")
 # Lists and tables are read as a whole when they fit; paragraphs and options stay units of their own.
 _MERGE = ("list_item", "table_row")
@@ -38,7 +41,15 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
         begin = nxt
     if begin < end:
         spans.append((begin, end))
-    return [_strip(text, s, e) for s, e in spans if text[s:e].strip()]
+    out: list[Span] = []
+    for s, e in (_strip(text, s, e) for s, e in spans if text[s:e].strip()):
+        if out and not _WORD.search(text, s, e):
+            out[-1] = (out[-1][0], e)  # a rule or box line after a sentence is not a sentence
+        elif out and not _WORD.search(text, *out[-1]):
+            out[-1] = (out[-1][0], e)  # ... nor before one
+        else:
+            out.append((s, e))
+    return out
 
 
 def _strip(text: str, s: int, e: int) -> Span:
@@ -53,6 +64,7 @@ def embedding_text(text: str) -> str:
     """What the embedder sees of a chunk's (or sentence's) text: words broken at line ends
     joined, whitespace reflowed. The chunk's own text stays as in the source, so quotes and
     line numbers stay exact."""
+    text = _RULE.sub(" ", text)
     text = _HYPHEN_BREAK.sub(r"\1\2", text)
     text = _ASCII_BREAK.sub(r"\1\2", text)
     return " ".join(text.replace("\u00ad", "").split())

@@ -85,8 +85,10 @@ def test_man_page_structure(tmp_path):
 
 def test_licence_and_article_lose_no_line(tmp_path):
     from conftest import ARTICLE
+    # MPL-2.0 has underlined headings and boxes of stars: its rule lines were once in no chunk.
     paths = [ARTICLE] + [p for p in map(Path, ["/usr/share/common-licenses/GPL-3",
-                                               "/usr/share/common-licenses/Apache-2.0"]) if p.exists()]
+                                               "/usr/share/common-licenses/Apache-2.0",
+                                               "/usr/share/common-licenses/MPL-2.0"]) if p.exists()]
     for path in paths:
         copy = tmp_path / (path.stem + ".txt")
         shutil.copy(path, copy)
@@ -283,3 +285,23 @@ def test_numbered_clauses_that_run_on_are_text_not_headings():
     assert "1. Redistributions of source code must retain" in joined
     assert "15. BECAUSE THE LIBRARY IS LICENSED FREE OF CHARGE" in joined
     assert blocks[-1].section[-1] == "2) Short heading" and blocks[-1].text == "Text under it."
+
+
+def test_rules_and_boxes_lie_in_chunks_without_becoming_text_of_their_own(tmp_path):
+    text = ("Some Public License\n===================\n\n1. Definitions\n--------------\n\n"
+            "A contributor is anyone who adds code.\n\n"
+            "****************************************\n*  6. Disclaimer of Warranty           *\n"
+            "*  --------------------------          *\n*                                      *\n"
+            "*  The software is provided as is.     *\n****************************************\n\n"
+            "************\n\nThe end.\n------------\n")
+    path = tmp_path / "licence.txt"
+    path.write_text(text, encoding="utf-8")
+    chunks = chunks_of(path)
+    assert lost_lines(text, chunks) == []  # rule lines too: each lies in some chunk's line range
+    assert all(re.search(r"\w", c.text) for c in chunks)  # no chunk of stars or dashes alone
+    for c in chunks:  # line numbers still point at exactly the chunk's text
+        assert c.text in "\n".join(text.split("\n")[c.start_line - 1:c.end_line])
+        assert c.text.count("\n") == c.end_line - c.start_line
+    sentences = [c.text[s:e] for c in chunks for s, e in c.sentences]
+    assert all(re.search(r"\w", s) for s in sentences)
+    assert embedding_text("*** WARNUNG *** ====") == "WARNUNG"

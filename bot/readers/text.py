@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from dataclasses import replace
 
 from . import Block
 
@@ -16,6 +17,7 @@ _MD_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
 _NUMBERED_HEADING = re.compile(r"^\s*(\d{1,3}(?:\.\d{1,3})*)\s*(?:[).:]|\s-|\s–)\s*\S")
 _BULLET = re.compile(r"(?:[-*•·‣◦▪+–]|\(?\d{1,3}[.)]|\(?[a-z]\))\s+\S")
 _UNDERLINE = re.compile(r"\s*([=\-~^*#_])\1{2,}\s*")
+_DECORATION = re.compile(r"[^\w]+")  # a rule or a box line: "=====", "*****", "*      *"
 # An option or term, two or more spaces, then its description: "-c     Mit -lt: ..."
 _HANGING = re.compile(r"(\s*)(\S+(?: \S+)*?)( {2,})(\S)")
 LONG_LINE = 120  # past this a line is a paragraph of its own (text that is not hard-wrapped)
@@ -73,12 +75,18 @@ class _Parser:
         self.blocks: list[Block] = []
         self.path: list[list] = []  # [level, text, used]
         self.pending: list[tuple[int, str, int, int]] = []  # headings not yet over any text
+        self.decoration: int | None = None  # first line of rules waiting for the block below them
 
     def blank(self, i: int) -> bool:
         return i >= len(self.lines) or not self.lines[i].strip()
 
     def add(self, kind: str, a: int, b: int, term: str = "") -> None:
         """A block over lines a..b (0-based, inclusive) under the headings seen so far."""
+        # Rules above the block and an underlined heading's two lines are part of its text:
+        # every line of the file lies in some chunk's line range.
+        firsts = [a] + ([self.decoration] if self.decoration is not None else [])
+        firsts += [top for _, _, top, bottom in self.pending if bottom > top]
+        a, self.decoration = min(firsts), None
         s, e = self.offsets[a], self.offsets[b] + len(self.lines[b])
         while s < e and self.text[s].isspace():
             s += 1
@@ -114,7 +122,20 @@ class _Parser:
         rest, self.pending = self.pending, []
         for _, _, a, b in rest:
             self.add("heading", a, b)
+        if self.decoration is not None:  # rules below the last text
+            end = max(k for k in range(len(self.lines)) if self.lines[k].strip())
+            if self.blocks and self.blocks[-1].span is not None:
+                self._extend(end)
+            else:
+                self.add("paragraph", self.decoration, end)
         return self.blocks
+
+    def _extend(self, b: int) -> None:
+        """The last block reaches on to line b (its rule or box bottom)."""
+        last = self.blocks[-1]
+        e = self.offsets[b] + len(self.lines[b].rstrip())
+        self.blocks[-1] = replace(last, text=self.text[last.span[0]:e], end_line=b + 1, span=(last.span[0], e))
+        self.decoration = None
 
     def continued(self, i: int) -> bool:
         """A numbered line that starts a hard-wrapped paragraph (a licence clause) rather than
@@ -129,10 +150,24 @@ class _Parser:
         lines = self.lines
         line = lines[i]
         prev_blank = self.blank(i - 1) if i else True
+        if _DECORATION.fullmatch(line):
+            j = i
+            while not self.blank(j + 1) and _DECORATION.fullmatch(lines[j + 1]):
+                j += 1
+            last = self.blocks[-1] if self.blocks else None
+            if last is not None and last.span is not None and not prev_blank and not self.pending \
+                    and last.end_line == i:
+                self._extend(j)  # the rule right under a paragraph or a box
+            elif self.decoration is None:
+                self.decoration = i
+            return j + 1
         h = heading(line)
         if h and not line.lstrip().startswith("#") and self.continued(i):
             h = None  # "3. Neither the name of the University nor the names of its contributors" goes on
         if h:
+            if not line.lstrip().startswith("#") and i + 1 < len(lines) and _UNDERLINE.fullmatch(lines[i + 1]):
+                self.pending.append((h[0], h[1], i, i + 1))  # "1. Definitions" over "--------------"
+                return i + 2
             self.pending.append((h[0], h[1], i, i))
             return i + 1
         if prev_blank and caps_heading(line):
