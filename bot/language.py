@@ -15,9 +15,9 @@ def words(text: str) -> list[str]:
     return re.findall(r"[^\W_]+(?:-[^\W_]+)*", text.lower())
 
 
-def detect(text: str) -> str:
-    """'de' or 'en' (the default when unclear)."""
+def detect(text: str, default: str = "en") -> str:
+    """'de' or 'en'; default when the text gives no sign either way ("-r, --reverse")."""
     ws = words(text)
     de = sum(w in _DE for w in ws) + 2 * bool(re.search(r"[äöüß]", text.lower()))
     en = sum(w in _EN for w in ws)
-    return "de" if de > en else "en"
+    return "de" if de > en else "en" if en > de else default

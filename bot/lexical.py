@@ -18,7 +18,7 @@ from . import language
 from .records import Chunk
 
 FILES = ("lexical.json", "lexical.npy")
-VERSION = 1
+VERSION = 2
 
 # groff renders "-" as U+2010/U+2212 and hyphenates across line ends; undo both so
 # `-maxdepth` and "eben‐\n  falls" read as typed.
@@ -175,7 +175,13 @@ class LexicalIndex:
     def build(cls, chunks: list[Chunk], k1: float = 1.5, b: float = 0.75, context=None) -> "LexicalIndex":
         """context(chunk) -> text indexed with the chunk (its document and section), if given."""
         import bm25s
-        langs = [language.detect(c.text) for c in chunks]
+        # A chunk too short to tell ("-r, --reverse / Das Ergebnis der Vergleiche umkehren") is
+        # in its document's language: as English it was stemmed wrongly and never translated to.
+        texts: dict[str, list[str]] = {}
+        for c in chunks:
+            texts.setdefault(c.source, []).append(c.text)
+        document = {source: language.detect("\n".join(t)) for source, t in texts.items()}
+        langs = [language.detect(c.text, document[c.source]) for c in chunks]
         known = compound_vocabulary(c.text for c, lang in zip(chunks, langs) if lang == "de")
         corpus = [tokenize(f"{context(c)}\n{c.text}" if context else c.text, lang, known)
                   for c, lang in zip(chunks, langs)]

@@ -107,3 +107,12 @@ def test_split_german_verbs_are_joined_again(lexical, chunks):
     assert (lexical.score("Wie zeige ich das an?", shows) > 0).all()
     assert (lexical.score("Zeigt du das an?", shows) > 0).all()
     assert not (lexical.score("Wie zeige ich das?", shows) > 0).any()
+
+
+def test_a_chunk_too_short_to_tell_is_in_its_documents_language(lexical, chunks):
+    # "-maxdepth Ebenen / steigt höchstens Ebenen ..." has no function word to go by: as English
+    # it was stemmed with the English stemmer and never reached by translated question terms.
+    short = [n for n, c in enumerate(chunks) if c.source.endswith("find.txt") and c.section.endswith("-maxdepth Ebenen")]
+    assert short and all(lexical.langs[n] == "de" for n in short)
+    find = [lexical.langs[n] for n, c in enumerate(chunks) if c.source.endswith("find.txt")]
+    assert find.count("en") <= 2  # ("Ausdruck1 -a Ausdruck2": "a" reads as English)
