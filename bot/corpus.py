@@ -138,6 +138,11 @@ def read(path: Path, source: str, data: bytes, sha: str = "") -> Document:
         raise UnreadableDocument("it is not a text file")
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if path.suffix.lower() in (".md", ".markdown"):
+        # Chunks quote Markdown as it reads ("grep", not "**grep**"), line for line.
+        from .readers.markdown import shown
+        text, blocks = shown(text, readers.read(path.suffix, b"", text))
+        return Document(path, source, text, sha, tuple(blocks))
     return Document(path, source, text, sha)
 
 

@@ -127,6 +127,31 @@ def test_sentence_spans_are_ordered_and_trimmed(text):
     assert not text[prev:].strip()
 
 
+MARKUP = st.sampled_from(["**", "*", "`", "\\", "**bold**", "*it*", "`code`", "\\*", "ls *.txt", "**  \n-a**"])
+MD_LINE = st.lists(st.one_of(FRAGMENTS, MARKUP, st.text(max_size=8)), max_size=8).map(" ".join)
+
+
+@FAST
+@given(text=st.lists(st.one_of(MD_LINE, st.just("")), max_size=20).map("\n".join), max_chars=st.integers(20, 400))
+def test_markdown_is_chunked_as_it_reads_line_for_line(text, max_chars):
+    # Markup characters go, nothing else: not a line, not a word; chunks are slices of what is left.
+    data = text.encode("utf-8", "surrogatepass")
+    try:
+        doc = corpus.read(Path("doc.md"), "corpus/doc.md", data)
+    except corpus.UnreadableDocument:
+        return
+    raw = doc.text if doc.text is not None else ""
+    decoded = corpus.decode(data).replace("\r\n", "\n").replace("\r", "\n")
+    assert raw.count("\n") == decoded.count("\n")
+    assert re.findall(r"\w+", raw) == re.findall(r"\w+", decoded)
+    assert len(raw) <= len(decoded)
+    starts = line_starts(raw)
+    for c in corpus.chunk_document(doc, max_chars):
+        pos = raw.find(c.text, starts[c.start_line - 1])  # it starts on start_line, ends on end_line
+        assert starts[c.start_line - 1] <= pos < (starts[c.start_line] if c.start_line < len(starts) else len(raw) + 1)
+        assert c.text.count("\n") == c.end_line - c.start_line
+
+
 SENTENCE = st.one_of(FRAGMENTS, st.text(min_size=1, max_size=40)).filter(lambda s: s.strip())
 
 

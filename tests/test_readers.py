@@ -159,12 +159,21 @@ def test_docx_and_markdown_from_pandoc(tmp_path):
             continue
         for w in re.findall(r"\w+", p.text):
             assert squash(w) in kept, w
+    # Markdown is quoted as it reads: pandoc's "**  \n-a**, **--archive**" is "-a, --archive", line for line.
     md_text = md.read_text(encoding="utf-8")
     md_chunks = chunks_of(md)
-    assert all(c.text in md_text for c in md_chunks)
-    lines = md_text.split("\n")
+    seen = corpus.read(md, "corpus/cp.md", md.read_bytes()).text
+    assert len(seen.split("\n")) == len(md_text.split("\n"))
+    assert "-a**, **--archive**" in md_text and "\n-a, --archive\n" in seen
+    assert all(c.text in seen for c in md_chunks)
+    lines = seen.split("\n")
     for c in md_chunks:
         assert c.text.startswith(lines[c.start_line - 1].strip()[:20])
+        assert c.text.endswith(lines[c.end_line - 1].strip()[-20:])
+    assert any(c.text.startswith("-a, --archive\n") for c in md_chunks)
+    kept = squash(" ".join(c.text for c in md_chunks) + " ".join(h for c in md_chunks for h in c.headings))
+    assert all(squash(w) in kept for w in re.findall(r"\w+", md_text) if w not in ("span", "id")), \
+        [w for w in re.findall(r"\w+", md_text) if squash(w) not in kept][:5]
 
 
 def test_docx_localized_headings_lists_and_tables(tmp_path):
@@ -305,3 +314,20 @@ def test_rules_and_boxes_lie_in_chunks_without_becoming_text_of_their_own(tmp_pa
     sentences = [c.text[s:e] for c in chunks for s, e in c.sentences]
     assert all(re.search(r"\w", s) for s in sentences)
     assert embedding_text("*** WARNUNG *** ====") == "WARNUNG"
+
+
+def test_markdown_is_quoted_without_its_markup_but_code_stays(tmp_path):
+    text = ("# Notes\n\nThe **sales manager** owns the *team*; `make test` runs the suite.\n"
+            "A glob like ls *.txt and a\\*b stay, as does 2 * 3.\n\n```sh\necho **kept** `date`\n```\n")
+    path = tmp_path / "notes.md"
+    path.write_bytes(text.encode())
+    doc = corpus.read(path, "corpus/notes.md", text.encode())
+    chunks = corpus.chunk_document(doc, 1200)
+    quoted = "\n".join(c.text for c in chunks)
+    assert "The sales manager owns the team; make test runs the suite." in quoted
+    assert "A glob like ls *.txt and a*b stay, as does 2 * 3." in quoted
+    assert "echo **kept** `date`" in quoted  # code is quoted as written
+    lines = text.split("\n")
+    for c in chunks:  # line numbers still point at the lines the text comes from, word for word
+        assert c.text.count("\n") == c.end_line - c.start_line
+        assert re.findall(r"\w+", c.text) == re.findall(r"\w+", "\n".join(lines[c.start_line - 1:c.end_line]))

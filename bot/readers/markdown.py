@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from . import Block, _option_like
 
@@ -105,3 +106,81 @@ def _block(text, offsets, lines, a, b, kind, section) -> Block | None:
     from bisect import bisect_right
     return Block(kind, text[s:e], section, start_line=bisect_right(offsets, s), end_line=bisect_right(offsets, e - 1),
                  span=(s, e))
+
+
+# Inline markup a reader does not see: **strong**, *emphasis*, `code`, and backslash escapes.
+# Only balanced pairs within a paragraph count, so a lone "*" (a glob, a footnote) stays. pandoc
+# opens the first option after a paragraph before the hard line break: "gleich. **  \n-a**".
+_CODE_SPAN = re.compile(r"(`+)(?=[^`\s])(.+?)(?<=[^`\s])\1(?!`)", re.S)
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_STRONG = re.compile(r"\*\*(?:[ \t]+\n)?(?=[^\s*])(.+?)(?<=[^\s*])\*\*", re.S)
+_EMPHASIS = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*]+?)(?<=[^\s*])\*(?![\w*])")
+
+
+def _markup(line: str) -> list[int]:
+    """Positions of the markup characters in a paragraph's text, to be dropped."""
+    drop, literal = set(), set()
+    for m in _CODE_SPAN.finditer(line):
+        fence = len(m.group(1))
+        drop.update(range(m.start(), m.start() + fence))
+        drop.update(range(m.end() - fence, m.end()))
+        literal.update(range(m.start(), m.end()))
+    for m in _ESCAPE.finditer(line):
+        if m.start() not in literal:
+            drop.add(m.start())
+            literal.update((m.start(), m.start() + 1))
+    for pattern, width in ((_STRONG, 2), (_EMPHASIS, 1)):
+        # Each pass sees the line as the passes before left it: "**=***WANN*" is "=" and "*WANN*".
+        kept = [k for k in range(len(line)) if k not in drop]
+        view = "".join(line[k] for k in kept)
+        for m in pattern.finditer(view):
+            ends = [kept[k] for k in (*range(m.start(), m.start() + width), *range(m.end() - width, m.end()))]
+            if not any(p in literal for p in ends):
+                drop.update(ends)
+    return sorted(drop)
+
+
+def shown(text: str, blocks: list[Block]) -> tuple[str, list[Block]]:
+    """The text as a reader sees it ("verhält sich **grep** strikt" -> "verhält sich grep
+    strikt") and the blocks over it. Only markup characters go, never a line break, so line
+    numbers stay exact; code blocks stay as written. Citations quote what the reader sees, and
+    that is what is embedded."""
+    code = {n for b in blocks if b.kind == "code" and b.start_line for n in range(b.start_line - 1, b.end_line)}
+    lines = text.split("\n")
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    removed: list[int] = []  # offsets in text of the dropped characters, ascending
+    n = 0
+    while n < len(lines):  # each run of non-blank lines outside code is one paragraph's markup
+        if n in code or not lines[n].strip():
+            n += 1
+            continue
+        m = n
+        while m + 1 < len(lines) and m + 1 not in code and lines[m + 1].strip():
+            m += 1
+        region = "\n".join(lines[n:m + 1])
+        removed.extend(starts[n] + k for k in _markup(region))
+        n = m + 1
+    if not removed:
+        return text, blocks
+    gone = set(removed)
+    new = "".join(ch for k, ch in enumerate(text) if k not in gone)
+    from bisect import bisect_left
+
+    def moved(pos: int) -> int:
+        return pos - bisect_left(removed, pos)
+
+    mapped = []
+    for b in blocks:
+        if b.span is None:
+            mapped.append(b)
+            continue
+        s, e = moved(b.span[0]), moved(b.span[1])
+        while s < e and new[s].isspace():
+            s += 1
+        while e > s and new[e - 1].isspace():
+            e -= 1
+        if s < e:
+            mapped.append(replace(b, text=new[s:e], span=(s, e)))
+    return new, mapped

@@ -9,7 +9,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from ..corpus import decode
+from ..corpus import read
+from ..errors import UnreadableDocument
 from ..readers import TEXT_SUFFIXES
 from .rendering import highlighted, wants_gloss, where
 
@@ -23,9 +24,14 @@ def _read(corpus: Path, source: str) -> str | None:
     try:
         if not path.resolve().is_relative_to(corpus.resolve()):
             return None  # only ever files inside the corpus folder
-        return decode(path.read_bytes())
+        data = path.read_bytes()
     except OSError:
         return None
+    try:
+        doc = read(path, source, data)  # as it was chunked: Markdown without its markup
+    except UnreadableDocument:
+        return None
+    return doc.text
 
 
 def _paragraph_bounds(text: str, start: int, end: int) -> tuple[int, int]:
