@@ -36,7 +36,7 @@ def choose(hits: list[Hit], passages: int = 3) -> list[tuple[Hit, list[int]]]:
     candidates = []
     for rank, hit in enumerate(hits[:passages]):
         for j in range(len(hit.chunk.sentences)):
-            sim = hit.sentence_scores[j] if j < len(hit.sentence_scores) else hit.score
+            sim = (hit.sentence_scores[j] if j < len(hit.sentence_scores) else hit.score) - hit.offset
             # The sentence's own match, backed by how well its passage matches as a whole
             # (all signals: a passage that merely repeats the question's words ranks lower).
             passage = hit.score if hit.ranked is None else hit.ranked

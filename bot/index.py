@@ -64,10 +64,10 @@ def embedder_id(settings: Settings) -> str:
 
 
 def chunking(settings: Settings) -> dict:
-    from . import lexical, lexicon
+    from . import lexical, lexicon, refusal
     return {"chunker": CHUNKER, "max_chars": settings.max_chars, "hnsw_min_rows": settings.hnsw_min_rows,
             "sentence_vectors": settings.sentence_vectors, "chunk_context": settings.chunk_context,
-            "lexical": lexical.VERSION,
+            "lexical": lexical.VERSION, "calibration": refusal.VERSION,
             "lexicon": lexicon.VERSION, "dictionary": _dictionary_stamp()}
 
 

@@ -55,6 +55,9 @@ class Hit:
     # The passage's standing after fusing the dense, lexical and dictionary signals, on the
     # dense score's scale (None when only the dense signal ranked it).
     ranked: float | None = None
+    # What is taken off its document's scores to compare them with other documents' (how well
+    # that document matches any question at all; see retrieval.DOCUMENT_LEVEL).
+    offset: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,10 @@ E5 similarities are compressed (an unrelated question still scores 0.7-0.9) and 
 differs from corpus to corpus, so no fixed cut-off works. Instead each index is calibrated
 when it is built: a fixed set of generic questions about everyday topics
 (data/generic_questions.txt, English and German, written without any corpus in mind) is run
-against it, and their best passage scores give this corpus's "nothing here" distribution.
-A question whose best passage scores no better than most generic questions of its language
-is refused: the documents match it no better than they match questions about boiling eggs.
+against it, and their best passage scores in each document give that document's "nothing
+here" distribution. A question whose best passage in each of the documents it is answered from
+scores no better than most generic questions of its language there is refused: the documents
+match it no better than they match questions about boiling eggs.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+VERSION = 3  # 3: per document, with levels; indexes calibrated otherwise are rebuilt
 DATA = Path(__file__).parent / "data"
 GENERIC = DATA / "generic_questions.txt"
 SHIPPED = DATA / "generic_vectors.npz"
@@ -91,8 +93,58 @@ def calibrate(index, embedder) -> dict:
             best = next((h.score for h in hits if langs[h.chunk.id] == passage_lang), None)
             if best is not None:
                 scores.setdefault(f"{lang}>{passage_lang}", []).append(best)
+    documents = _per_document(index, embedder)
+    levels = {source: {lang: float(np.median(v)) for lang, v in by_lang.items() if v}
+              for source, by_lang in documents.items()}
     return {"generic": {key: sorted(round(s, 5) for s in v) for key, v in scores.items()},
-            "digest": generic_digest()}
+            "documents": documents, "levels": levels, "digest": generic_digest()}
+
+
+def _per_document(index, embedder, batch: int = 20_000) -> dict:
+    """{document: {question language: the generic questions' best passage scores in it, sorted}}.
+
+    A question is judged against the documents it is answered from: an unrelated document
+    added beside the article (a man page whose copyright line matches any question a little)
+    must not raise the bar for questions about the article."""
+    from .retrieval import CHUNK_WEIGHT
+    vectors = generic_vectors(embedder)
+    langs = np.array([lang for lang, _ in generic_questions()])
+    n = len(index.chunks)
+    best: dict[str, np.ndarray] = {}
+    for lo in range(0, n, batch):
+        positions = np.arange(lo, min(n, lo + batch))
+        rows, counts = index.chunk_vectors(positions)
+        sims = rows @ vectors.T  # rows x generic questions
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        sentences = sims.copy()
+        sentences[starts[counts > 1]] = -np.inf  # a chunk's best sentence, or the chunk itself when it is one
+        scores = CHUNK_WEIGHT * sims[starts] + (1 - CHUNK_WEIGHT) * np.maximum.reduceat(sentences, starts, axis=0)
+        for pos, row in zip(positions, scores):
+            source = index.chunks[int(pos)].source
+            have = best.get(source)
+            best[source] = row if have is None else np.maximum(have, row)
+    return {source: {lang: sorted(round(float(x), 4) for x in row[langs == lang]) for lang in sorted(set(langs))}
+            for source, row in best.items()}
+
+
+def standing(calibration: dict, lang: str, hits, passage_lang: str | None = None, top: int = 3) -> float:
+    """The share of generic questions of the question's language that the question beats in
+    the document where it does best, among the documents of its top hits: how much better than
+    chance its best document answers it. Indexes built before per-document calibration use
+    the whole corpus's distribution."""
+    documents = calibration.get("documents")
+    if not documents:
+        return percentile(calibration, lang, hits[0].score, passage_lang)
+    best: dict[str, float] = {}
+    for h in hits[:top]:
+        best[h.chunk.source] = max(best.get(h.chunk.source, -1.0), h.score)
+    out = 0.0
+    for source, score in best.items():
+        values = documents.get(source, {}).get(lang)
+        if not values:
+            return percentile(calibration, lang, hits[0].score, passage_lang)
+        out = max(out, float(np.searchsorted(np.asarray(values), score, side="left")) / len(values))
+    return out
 
 
 def percentile(calibration: dict, lang: str, score: float, passage_lang: str | None = None) -> float:
@@ -191,7 +243,7 @@ def judge(index, lang: str, query: str, hits) -> tuple[bool, dict]:
     if not hits:
         return True, {}
     passage_lang = index.lexical.langs[hits[0].chunk.id] if index.lexical is not None else None
-    signals = {"percentile": round(percentile(index.calibration, lang, hits[0].score, passage_lang), 3),
+    signals = {"percentile": round(standing(index.calibration, lang, hits, passage_lang), 3),
                "absent": round(absent_share(index, query), 3)}
     # "How many ...?" is not answered by passages without a single number in them.
     if wants_number(query):

@@ -151,3 +151,28 @@ def test_a_question_naming_a_document_is_answered_from_it(make_corpus):
     # Named by no file, the question is answered from every document as before.
     b = bot.ask("What does the licence say about warranty disclaimers?")
     assert "corpus/GFDL-1.3.txt" in {c.hit.chunk.source for c in b.citations}
+
+
+def test_an_unrelated_german_page_beside_the_article_changes_nothing_for_it(make_corpus):
+    # A man page's copyright line matches any question a little: beside the article it took [1]
+    # for "Who owns forecasting?", and its level raised the refusal bar until the question was
+    # refused. Each document is now calibrated on its own and compared at its own level.
+    import shutil
+    import subprocess
+    from bot.chatbot import Chatbot
+    from conftest import ARTICLE
+    page = "/usr/share/man/de/man1/grep.1.gz"
+    if not shutil.which("man") or not subprocess.run(["test", "-f", page]).returncode == 0:
+        import pytest
+        pytest.skip("German man pages are not installed (apt-get install manpages-de man-db groff)")
+    grep = subprocess.run(f"MANWIDTH=80 man -l -Tutf8 {page} | col -bx", shell=True, capture_output=True,
+                          text=True, check=True).stdout
+    s = make_corpus({ARTICLE.name: ARTICLE.read_text(encoding="utf-8"), "grep.txt": grep})
+    bot = Chatbot(s, quiet=True)
+    a = bot.ask("Who owns forecasting?")
+    assert not a.refused, a.signals
+    assert a.citations and all(c.hit.chunk.source.endswith(ARTICLE.name) for c in a.citations)
+    assert "Verkaufsprognose" in a.text
+    b = bot.ask("What does grep -v do?")
+    assert not b.refused and b.citations[0].hit.chunk.source == "corpus/grep.txt"
+    assert bot.ask("What is the capital of France?").refused
