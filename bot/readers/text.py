@@ -84,9 +84,12 @@ class _Parser:
         """A block over lines a..b (0-based, inclusive) under the headings seen so far."""
         # Rules above the block and an underlined heading's two lines are part of its text:
         # every line of the file lies in some chunk's line range.
-        firsts = [a] + ([self.decoration] if self.decoration is not None else [])
+        above = self.decoration is not None and self.decoration <= a
+        firsts = [a] + ([self.decoration] if above else [])
         firsts += [top for _, _, top, bottom in self.pending if bottom > top]
-        a, self.decoration = min(firsts), None
+        a = min(firsts)
+        if above:
+            self.decoration = None
         s, e = self.offsets[a], self.offsets[b] + len(self.lines[b])
         while s < e and self.text[s].isspace():
             s += 1
@@ -122,19 +125,30 @@ class _Parser:
         rest, self.pending = self.pending, []
         for _, _, a, b in rest:
             self.add("heading", a, b)
-        if self.decoration is not None:  # rules below the last text
+        if not self.blocks and self.decoration is not None:  # nothing but rules
             end = max(k for k in range(len(self.lines)) if self.lines[k].strip())
-            if self.blocks and self.blocks[-1].span is not None:
-                self._extend(end)
-            else:
-                self.add("paragraph", self.decoration, end)
+            self.add("paragraph", self.decoration, end)
+        # A rule still outside every block (after the last text, or between two headings that
+        # had no text) joins the block before it, or else the one after it.
+        covered = {n for b in self.blocks for n in range(b.start_line - 1, b.end_line)}
+        for n, line in enumerate(self.lines):
+            if n in covered or not line.strip() or not _DECORATION.fullmatch(line):
+                continue
+            before = [k for k, b in enumerate(self.blocks) if b.end_line <= n]
+            k = max(before, key=lambda k: self.blocks[k].end_line) if before else 0
+            self._extend(n, k)
+            covered.update(range(self.blocks[k].start_line - 1, self.blocks[k].end_line))
         return self.blocks
 
-    def _extend(self, b: int) -> None:
-        """The last block reaches on to line b (its rule or box bottom)."""
-        last = self.blocks[-1]
-        e = self.offsets[b] + len(self.lines[b].rstrip())
-        self.blocks[-1] = replace(last, text=self.text[last.span[0]:e], end_line=b + 1, span=(last.span[0], e))
+    def _extend(self, n: int, k: int = -1) -> None:
+        """Block k (the last by default) reaches on to line n (a rule or a box edge)."""
+        b = self.blocks[k]
+        if b.end_line < n + 1:
+            e = self.offsets[n] + len(self.lines[n].rstrip())
+            self.blocks[k] = replace(b, text=self.text[b.span[0]:e], end_line=n + 1, span=(b.span[0], e))
+        else:  # the line is above the block
+            s = self.offsets[n] + len(self.lines[n]) - len(self.lines[n].lstrip())
+            self.blocks[k] = replace(b, text=self.text[s:b.span[1]], start_line=n + 1, span=(s, b.span[1]))
         self.decoration = None
 
     def continued(self, i: int) -> bool:
