@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-VERSION = 3  # 3: per document, with levels; indexes calibrated otherwise are rebuilt
+VERSION = 4  # 4: per document only (3 kept the corpus-wide one too); others are rebuilt
 DATA = Path(__file__).parent / "data"
 GENERIC = DATA / "generic_questions.txt"
 SHIPPED = DATA / "generic_vectors.npz"
@@ -79,25 +79,12 @@ def ship(embedder) -> None:
 
 
 def calibrate(index, embedder) -> dict:
-    """This corpus's best-passage scores of the generic questions, sorted, per question
-    language and per passage language: across languages similarities run lower, so an
-    English question about a German passage is compared with English generic questions'
-    best German passages, not with their best English ones."""
-    from .retrieval import dense_hits
-    langs = index.lexical.langs if index.lexical is not None else None
-    scores: dict[str, list[float]] = {}
-    for (lang, _), vector in zip(generic_questions(), generic_vectors(embedder)):
-        hits = dense_hits(index, vector, 10)
-        scores.setdefault(lang, []).append(hits[0].score if hits else 0.0)
-        for passage_lang in (set(langs) if langs else ()):
-            best = next((h.score for h in hits if langs[h.chunk.id] == passage_lang), None)
-            if best is not None:
-                scores.setdefault(f"{lang}>{passage_lang}", []).append(best)
+    """Per document: the generic questions' best passage scores in it, and its level (their
+    median), for each question language."""
     documents = _per_document(index, embedder)
     levels = {source: {lang: float(np.median(v)) for lang, v in by_lang.items() if v}
               for source, by_lang in documents.items()}
-    return {"generic": {key: sorted(round(s, 5) for s in v) for key, v in scores.items()},
-            "documents": documents, "levels": levels, "digest": generic_digest()}
+    return {"documents": documents, "levels": levels, "digest": generic_digest()}
 
 
 def _per_document(index, embedder, batch: int = 20_000) -> dict:
@@ -127,14 +114,12 @@ def _per_document(index, embedder, batch: int = 20_000) -> dict:
             for source, row in best.items()}
 
 
-def standing(calibration: dict, lang: str, hits, passage_lang: str | None = None, top: int = 3) -> float:
+def standing(calibration: dict, lang: str, hits, top: int = 3) -> float:
     """The share of generic questions of the question's language that the question beats in
     the document where it does best, among the documents of its top hits: how much better than
-    chance its best document answers it. Indexes built before per-document calibration use
-    the whole corpus's distribution."""
-    documents = calibration.get("documents")
-    if not documents:
-        return percentile(calibration, lang, hits[0].score, passage_lang)
+    chance its best document answers it. (Every document of an index is calibrated; an index
+    calibrated otherwise is rebuilt, see VERSION.)"""
+    documents = calibration.get("documents", {})
     best: dict[str, float] = {}
     for h in hits[:top]:
         best[h.chunk.source] = max(best.get(h.chunk.source, -1.0), h.score)
@@ -142,20 +127,9 @@ def standing(calibration: dict, lang: str, hits, passage_lang: str | None = None
     for source, score in best.items():
         values = documents.get(source, {}).get(lang)
         if not values:
-            return percentile(calibration, lang, hits[0].score, passage_lang)
+            return 1.0  # nothing to compare with: this signal does not refuse
         out = max(out, float(np.searchsorted(np.asarray(values), score, side="left")) / len(values))
     return out
-
-
-def percentile(calibration: dict, lang: str, score: float, passage_lang: str | None = None) -> float:
-    """The share of same-language generic questions whose best passage (in passage_lang, when
-    calibrated for it) scores below score."""
-    generic = calibration.get("generic", {})
-    values = generic.get(f"{lang}>{passage_lang}") or generic.get(lang) or \
-        [s for key, v in generic.items() if ">" not in key for s in v]
-    if not values:
-        return 1.0
-    return float(np.searchsorted(np.asarray(values), score, side="left")) / len(values)
 
 
 @lru_cache(maxsize=1)
@@ -242,8 +216,7 @@ def judge(index, lang: str, query: str, hits) -> tuple[bool, dict]:
     """(refuse?, the signals behind it)."""
     if not hits:
         return True, {}
-    passage_lang = index.lexical.langs[hits[0].chunk.id] if index.lexical is not None else None
-    signals = {"percentile": round(standing(index.calibration, lang, hits, passage_lang), 3),
+    signals = {"percentile": round(standing(index.calibration, lang, hits), 3),
                "absent": round(absent_share(index, query), 3)}
     # "How many ...?" is not answered by passages without a single number in them.
     if wants_number(query):
