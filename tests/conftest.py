@@ -1,5 +1,6 @@
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,21 @@ def pg_database(server, name: str, template: str | None = None) -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     return server.get_uri(name)
+
+
+def in_threads(work, n: int = 2, timeout: float = 120) -> list[Exception]:
+    """Run work() in n threads at once and wait for them; the exceptions they raised."""
+    errors: list[Exception] = []
+
+    def run():
+        try:
+            work()
+        except Exception as e:  # reported by the caller
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    return errors

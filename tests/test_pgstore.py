@@ -5,7 +5,6 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -14,7 +13,7 @@ import pytest
 from bot import Settings
 from bot import index as index_mod
 from bot.cli import main
-from conftest import ARTICLE, ROOT, pg_database
+from conftest import ARTICLE, ROOT, in_threads, pg_database
 # The answer and citation tests of the index folder, collected again here: over PostgreSQL,
 # through the `bot` fixture of this module.
 from test_answers import (  # noqa: F401
@@ -172,19 +171,8 @@ def test_two_builders_take_turns(pg_server, article_store, tmp_path):
     with psycopg.connect(s.store, autocommit=True) as conn:
         before = active(conn)
     assert index_mod.stale_reason(s) == "the corpus changed: 1 added file(s)"
-    got, errors = [], []
-
-    def build():
-        try:
-            got.append(index_mod.ensure(s, quiet=True).manifest)
-        except Exception as e:  # reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=build) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(240)
+    got = []
+    errors = in_threads(lambda: got.append(index_mod.ensure(s, quiet=True).manifest), timeout=240)
     assert not errors and [m["generation"] for m in got] == [before + 1, before + 1]
     # Vectors of unchanged texts come from the store: the article's 58 sentences. (With a second
     # document each chunk is embedded with its document's name, so its 22 chunk texts changed.)

@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from bot import corpus as corpus_mod
 from bot import index as index_mod
 from bot.cli import main
 from bot.config import Settings
-from conftest import ROOT
+from conftest import ROOT, in_threads
 
 GOOD = "Who owns forecasting?"
 SMALL = {
@@ -393,21 +392,11 @@ def test_build_killed_midway_leaves_the_previous_index_intact(small, tmp_path):
 
 def test_two_builds_at_once_in_threads_take_turns(small, capsys):
     # flock locks belong to the open file, so two threads exclude each other like two processes.
-    errors = []
-
     def rebuild():
-        try:
-            with index_mod.build_lock(small.index):
-                index_mod.build(small)
-        except Exception as e:  # pragma: no cover - reported below
-            errors.append(e)
+        with index_mod.build_lock(small.index):
+            index_mod.build(small)
 
-    threads = [threading.Thread(target=rebuild) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not errors
+    assert not in_threads(rebuild)
     _fresh_and_valid(small)
 
 
