@@ -58,6 +58,8 @@ class Hit:
     # What is taken off its document's scores to compare them with other documents' (how well
     # that document matches any question at all; see retrieval.DOCUMENT_LEVEL).
     offset: float = 0.0
+    # It defines an option or variable the question names ("-v, --invert-match" for "grep -v").
+    labelled: bool = False
 
 
 @dataclass(frozen=True)
