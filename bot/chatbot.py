@@ -91,7 +91,7 @@ class Chatbot:
         k = top_k or self.settings.top_k
         self.sync()
         index = self.index  # one consistent snapshot even if a refresh swaps it meanwhile
-        qvec = self.embedder.queries([query])[0]
+        qvec = self.embedder.queries([retrieval.unnamed(index, query)])[0]
         try:
             hits = retrieval.retrieve(index, qvec, max(k, 3), query)
         except IndexCorrupt:

@@ -196,10 +196,13 @@ def absent_names(index, query: str, lang: str) -> list[str]:
     if lexical is None:
         return []
     from .lexical import stem
+    from .retrieval import _name_words
+    # LGPL-2.1.txt never says "LGPL": a document is known by its file name too.
+    files = {w for source in (index.calibration or {}).get("documents", {}) for w in _name_words(source)}
     out = []
     for name in names(query, lang):
         w = name.casefold()
-        if not any(t in lexical.vocab for t in (stem(w, "en"), stem(w, "de"), w, "=" + w)):
+        if w not in files and not any(t in lexical.vocab for t in (stem(w, "en"), stem(w, "de"), w, "=" + w)):
             out.append(name)
     return out
 

@@ -176,3 +176,36 @@ def test_an_unrelated_german_page_beside_the_article_changes_nothing_for_it(make
     b = bot.ask("What does grep -v do?")
     assert not b.refused and b.citations[0].hit.chunk.source == "corpus/grep.txt"
     assert bot.ask("What is the capital of France?").refused
+
+
+def test_a_lone_licence_is_asked_about_by_its_name(make_corpus):
+    # "LGPL" is only in the file name of LGPL-2.1.txt: the question was refused as naming
+    # something the documents never mention.
+    from pathlib import Path
+    from bot.chatbot import Chatbot
+    licences = Path("/usr/share/common-licenses")
+    s = make_corpus({"LGPL-2.1.txt": (licences / "LGPL-2.1").read_text(encoding="utf-8")})
+    bot = Chatbot(s, quiet=True)
+    a = bot.ask("Is an LGPL library provided with any warranty?")
+    assert not a.refused, a.signals
+    assert "WARRANTY" in a.text
+    assert bot.ask("What does the MIT licence require?").refused  # named nowhere at all
+
+
+def test_the_name_of_a_lone_document_does_not_draw_the_question_to_its_title(make_corpus, tmp_path):
+    # The Artistic License alone: "Artistic License" matched its title and its closing
+    # lines better than the definition asked about.
+    from pathlib import Path
+    from bot import retrieval
+    from bot.chatbot import Chatbot
+    s = make_corpus({"Artistic.txt": Path("/usr/share/common-licenses/Artistic").read_text(encoding="utf-8")})
+    bot = Chatbot(s, quiet=True)
+    q = "Was bedeutet „Standard Version“ in der Artistic License?"
+    assert retrieval.unnamed(bot.index, q) == "Was bedeutet „Standard Version“ in der License?"
+    assert '"Standard Version" refers to such a Package' in bot.ask(q).citations[0].hit.chunk.text
+
+
+def test_a_name_the_lone_document_says_throughout_is_kept(bot):
+    from bot import retrieval
+    q = "Was macht ein Vertriebsleiter?"  # the article is vertriebsleiter-vs-vertriebsoperationsleiter.txt
+    assert retrieval.unnamed(bot.index, q) == q
