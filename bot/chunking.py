@@ -83,7 +83,6 @@ def chunk(source: str, blocks: list[Block], max_chars: int, text: str | None = N
     """Chunks of one document's blocks. With text (text formats) chunks are exact slices of it
     and carry line numbers; otherwise each chunk's text is made of its blocks' texts."""
     chunks: list[Chunk] = []
-    seen: set[str] = set()
     starts = None
     for group in _groups(blocks, max_chars, text):
         first = group[0]
@@ -106,11 +105,6 @@ def chunk(source: str, blocks: list[Block], max_chars: int, text: str | None = N
         region_end = group[-1].span[1] if body is text else None
         for piece in _pieces(body, sentences, max_chars, region_end):
             s, e = piece[0][0], piece[-1][1]
-            # The same text under another heading is another fact ("Wie -l" under two options).
-            key = label(first) + "\x00" + " ".join(body[s:e].split()).casefold()
-            if key in seen:
-                continue
-            seen.add(key)
             start_line = end_line = None
             if line_starts is not None:
                 start_line, end_line = bisect_right(line_starts, s), bisect_right(line_starts, e - 1)

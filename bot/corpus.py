@@ -154,7 +154,7 @@ def blocks_of(doc: Document) -> list[Block]:
 
 
 def chunk_document(doc: Document, max_chars: int, first_id: int = 0) -> list[Chunk]:
-    """Chunks of one document: its blocks, long ones split on sentence boundaries, duplicates dropped."""
+    """Chunks of one document: its blocks, long ones split on sentence boundaries."""
     return chunk(doc.source, blocks_of(doc), max_chars, text=doc.text, first_id=first_id)
 
 

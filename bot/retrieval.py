@@ -66,7 +66,7 @@ def retrieve(index: Index, query: np.ndarray, k: int, text: str | None = None) -
     """The k best chunks for a normalised query vector (and the query's text, which brings
     in the lexical channel and dictionary terms), best first."""
     if not text or index.lexical is None:
-        return dense_hits(index, query, k)[:k]
+        return _distinct(dense_hits(index, query, k))[:k]
     extra = [pos for pos, _ in index.lexical.search(text, LEXICAL_CANDIDATES)]
     hits = dense_hits(index, query, k, extra)
     if len(hits) < 2:
@@ -83,8 +83,21 @@ def retrieve(index: Index, query: np.ndarray, k: int, text: str | None = None) -
     order = sorted(range(len(hits)), key=lambda i: (-fused[i], hits[i].chunk.id))
     dense = np.array([h.score for h in hits])
     ranked = dense.mean() + dense.std() * _z(fused)  # the fused standing in dense units
-    return [replace(hits[i], ranked=float(ranked[i]), offset=float(offsets[i]), labelled=bool(labelled[i]))
-            for i in order[:k]]
+    return _distinct([replace(hits[i], ranked=float(ranked[i]), offset=float(offsets[i]),
+                              labelled=bool(labelled[i])) for i in order])[:k]
+
+
+def _distinct(hits: list[Hit]) -> list[Hit]:
+    """The hits without repeats of a passage: a document that says "und danach" three times
+    keeps three chunks (every line is in one), but one hit; the same text under another
+    heading is another fact ("Wie -l" under two options)."""
+    seen, out = set(), []
+    for h in hits:
+        key = (h.chunk.source, h.chunk.section, " ".join(h.chunk.text.split()).casefold())
+        if key not in seen:
+            seen.add(key)
+            out.append(h)
+    return out
 
 
 def _labelled(text: str, hits: list[Hit]) -> np.ndarray:

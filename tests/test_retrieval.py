@@ -26,3 +26,16 @@ def test_hits_are_ranked_and_carry_locations(bot):
     assert scores == sorted(scores, reverse=True)
     top = a.hits[0].chunk
     assert "Datenqualität, die Reporting-Fähigkeiten" in top.text and top.start_line == 23
+
+
+def test_a_repeated_paragraph_is_one_hit(make_corpus):
+    # Each repeat is a chunk of its own (its lines are in it), but a passage is listed once.
+    from bot.chatbot import Chatbot
+    note = "Der Brenner muss vorher geleert werden.\n\n"
+    s = make_corpus({"anleitung.txt": f"Brennen\n\n{note}Schritt eins: Rohlinge einlegen.\n\n{note}"
+                                      f"Schritt zwei: Daten wählen.\n\n{note}Schritt drei: Starten.\n"})
+    bot = Chatbot(s, quiet=True)
+    assert sum("geleert" in c.text for c in bot.index.chunks) == 3
+    hits = bot.ask("Was muss vorher mit dem Brenner geschehen?", top_k=4).hits
+    texts = [" ".join(h.chunk.text.split()) for h in hits]
+    assert "geleert" in texts[0] and len(set(texts)) == len(texts), texts
