@@ -7,17 +7,20 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install dictionary run index test eval clean
+.PHONY: install extras run index test eval clean
 
-install: $(STAMP) dictionary
+install: $(STAMP) extras
 
-# Optional: the Ding German-English dictionary (GPL, Debian's trans-de-en) for cross-lingual
-# terms and glosses. Installed with apt where we are root; without it the bot says how once.
-dictionary:
-	@test -f /usr/share/trans/de-en || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-	  && (apt-get install -y -q trans-de-en >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 \
-	  && apt-get install -y -q trans-de-en >/dev/null 2>&1)); } \
-	  || echo "note: the German-English dictionary is not installed (apt-get install trans-de-en)"
+# Optional Debian packages: the Ding German-English dictionary (GPL, trans-de-en) for
+# cross-lingual terms and glosses, and poppler's pdftotext (poppler-utils, GPL) for PDF text.
+# Installed with apt where we are root; without them the bot works and says how once.
+extras:
+	@want=""; test -f /usr/share/trans/de-en || want="$$want trans-de-en"; \
+	  command -v pdftotext >/dev/null || want="$$want poppler-utils"; \
+	  test -z "$$want" || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && (apt-get install -y -q $$want >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 \
+	  && apt-get install -y -q $$want >/dev/null 2>&1)); } \
+	  || echo "note: optional packages not installed (apt-get install$$want)"
 
 # torch goes first and pinned: 2.13.0 is the local CPU build, anything else pulls GBs of CUDA.
 $(STAMP): pyproject.toml

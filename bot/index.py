@@ -44,7 +44,7 @@ from .errors import BotError, CorpusError, IndexCorrupt
 from .records import BuildProgress, Chunk
 
 FORMAT = 3
-CHUNKER = 10  # bump when chunking rules change: old indexes are rebuilt
+CHUNKER = 11  # bump when chunking rules change: old indexes are rebuilt
 FILES = ("faiss.index", "rows.npy", "chunks.jsonl", "chunk_offsets.npy", "lexical.json", "lexical.npy",
          "calibration.json", "manifest.json")
 OPTIONAL_FILES = ("lexicon.json",)  # only with the dictionary installed

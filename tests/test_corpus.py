@@ -59,7 +59,9 @@ def test_long_paragraph_split_on_sentences_with_bounded_size():
     assert all(c.start_line == c.end_line == 2 for c in chunks)
 
 
-def test_repeated_paragraph_is_indexed_once():
+def test_repeated_paragraph_is_a_chunk_each_time():
+    # Each repeat keeps its lines (nothing lost); retrieval lists it once
+    # (test_retrieval.py::test_a_repeated_paragraph_is_one_hit).
     para = "Dieser Absatz steht zweimal im Dokument, aber er soll nur einmal gefunden werden, weil er gleich ist."
     chunks = chunks_of(f"{para}\n\n{para}\n\nEin anderer Absatz, der auch lang genug ist, um ein Absatz zu sein.\n")
-    assert [c.start_line for c in chunks] == [1, 5]
+    assert [c.start_line for c in chunks] == [1, 3, 5]

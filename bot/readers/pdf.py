@@ -1,8 +1,17 @@
-"""PDF through pypdf: text per page, running headers and footers dropped, structure as in plain text."""
+"""PDF: text per page, running headers and footers dropped, structure as in plain text.
+
+pypdf opens the file (encryption, page count, page labels). The text comes from poppler's
+`pdftotext` where it is installed: pypdf splits words where groff kerns or stretches a line
+("fortf ahren", "V erzeichnis"), which no question then matches. Without poppler, pypdf's text
+serves, with a one-line note."""
 from __future__ import annotations
 
 import io
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
 from collections import Counter
 from dataclasses import replace
 
@@ -32,7 +41,9 @@ def parse(data: bytes) -> list[Block]:
             raise
         except Exception as e:
             raise UnreadableDocument("it is encrypted: save an unprotected copy") from e
-    pages = [(page.extract_text() or "").replace("\r", "\n") for page in reader.pages]
+    pages = _pdftotext(data, len(reader.pages))
+    if pages is None:
+        pages = [(page.extract_text() or "").replace("\r", "\n") for page in reader.pages]
     try:
         labels = list(reader.page_labels)
     except Exception:  # a broken label tree: page numbers alone still serve
@@ -54,6 +65,33 @@ def parse(data: bytes) -> list[Block]:
         if blocks:
             path = blocks[-1].section
     return blocks
+
+
+_noted = False
+
+
+def _pdftotext(data: bytes, n_pages: int) -> list[str] | None:
+    """Each page's text from poppler's pdftotext, or None without it (or when it disagrees
+    with pypdf about the number of pages)."""
+    global _noted
+    if not shutil.which("pdftotext"):
+        if not _noted:
+            _noted = True
+            print("note: pdftotext not found; PDF text comes from pypdf, which splits some words: "
+                  "`apt-get install poppler-utils` reads PDFs better", file=sys.stderr)
+        return None
+    with tempfile.NamedTemporaryFile(suffix=".pdf") as f:
+        f.write(data)
+        f.flush()
+        try:
+            out = subprocess.run(["pdftotext", "-raw", "-q", "-enc", "UTF-8", f.name, "-"], capture_output=True,
+                                 timeout=120)
+        except subprocess.TimeoutExpired:
+            return None
+    if out.returncode != 0:
+        return None
+    pages = out.stdout.decode("utf-8", "replace").split("\f")
+    return pages[:n_pages] if len(pages) == n_pages + 1 and not pages[-1].strip() else None
 
 
 def _shape(line: str) -> str:
