@@ -117,22 +117,3 @@ def test_a_chunk_too_short_to_tell_is_in_its_documents_language(lexical, chunks)
     find = [lexical.langs[n] for n, c in enumerate(chunks) if c.source.endswith("find.txt")]
     assert find.count("en") <= 2  # ("Ausdruck1 -a Ausdruck2": "a" reads as English)
 
-
-def test_a_question_naming_an_option_is_answered_from_its_definition(tmp_path):
-    # Three pages with a -v each; dense similarity alone put grep's copyright line first.
-    from bot import Settings
-    from bot.chatbot import Chatbot
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    for name in ("grep", "cp", "ls"):
-        render(name, folder)
-    bot = Chatbot(Settings(corpus=folder, index=tmp_path / "index", feedback=tmp_path / "f.jsonl"), quiet=True)
-    for question, source, label in [("What does grep -v do?", "grep.txt", "-v, --invert-match"),
-                                    ("What does cp -v do?", "cp.txt", "-v, --verbose"),
-                                    ("Was macht ls -A?", "ls.txt", "-A, --almost-all")]:
-        first = bot.ask(question).citations[0].hit.chunk
-        assert first.source.endswith(source) and first.section.endswith(label), (question, first.section)
-    # Named in a follow-up, the option's definition is quoted.
-    history = [bot.ask("Wie zeigt ls versteckte Dateien an?").query]
-    cited = [c.hit.chunk.section for c in bot.ask("Und mit -A?", history).citations]
-    assert any(s.endswith("-A, --almost-all") for s in cited), cited
