@@ -76,3 +76,26 @@ def test_missing_dictionary_gives_none_and_one_note(chunks, tmp_path, capsys):
     assert Lexicon.build(chunks, tmp_path / "nothing-here") is None
     err = capsys.readouterr().err
     assert err.count("apt-get install trans-de-en") == 1
+
+
+
+def test_the_dictionary_line_index_is_cached_and_survives_damage(chunks, tmp_path, monkeypatch):
+    # The dictionary is stemmed once per machine, not per index build; the cached index
+    # changes nothing, and a damaged cache file is computed again and replaced.
+    import json
+    small = tmp_path / "de-en"  # a slice of the real dictionary: same format, less to stem
+    with open(DEFAULT, encoding="utf-8") as fh:
+        small.write_text("".join(line for _, line in zip(range(15_000), fh)), encoding="utf-8")
+    same = lambda lx: json.dumps([lx.en_de, lx.de_en, lx.glosses], sort_keys=True)  # noqa: E731
+    (tmp_path / "no-cache").write_text("a file, so no cache folder can be made under it")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "no-cache"))
+    uncached = same(Lexicon.build(chunks, small))
+    assert len(json.loads(uncached)[0]) > 100
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert same(Lexicon.build(chunks, small)) == uncached
+    cached = list((tmp_path / "cache" / "bot").glob("ding-*.npz"))
+    assert len(cached) == 1
+    assert same(Lexicon.build(chunks, small)) == uncached
+    cached[0].write_bytes(b"PK\x03\x04 not a zip")
+    assert same(Lexicon.build(chunks, small)) == uncached
+    assert cached[0].stat().st_size > 10_000 and not list(cached[0].parent.glob("*.tmp*"))
