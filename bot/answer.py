@@ -3,8 +3,8 @@
 The answer quotes the sentences of the top passages that match the question best. A
 sentence that opens with a pronoun ("Sie arbeiten ...") brings the sentence before it, so
 the quote says who "Sie" is. Sentences of one passage stay together, in document order,
-under one marker; the passage holding the best sentence comes first (the definition of
-an option the question names, if any).
+under one marker; the passage holding the best sentence comes first. A question that names
+an option is answered from that option's definition only.
 """
 from __future__ import annotations
 
@@ -45,21 +45,17 @@ def choose(hits: list[Hit], passages: int = 3) -> list[tuple[Hit, list[int]]]:
     if not candidates:
         return []
     candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
-    # A question naming an option is answered from its definition first ("What does grep -v
-    # do?": grep's copyright line matches it better, sentence by sentence); other sentences
-    # join when they score within the margin of the definition's best one.
-    lead = next((c for c in candidates if c[3].labelled), candidates[0])
-    candidates.remove(lead)
-    candidates.insert(0, lead)
-    best = lead[0]
+    # A question naming an option is answered from its definition ("What does grep -v do?":
+    # grep's copyright line matches it better, sentence by sentence, and was quoted beside it).
+    if any(c[3].labelled for c in candidates):
+        candidates = [c for c in candidates if c[3].labelled]
+    best = candidates[0][0]
     picked: dict[int, tuple[Hit, set[int]]] = {}
     seen: set[str] = set()
     count = 0
     for score, _, j, hit in candidates:
-        if count >= MAX_SENTENCES:
+        if count >= MAX_SENTENCES or score < best - JOIN_MARGIN:
             break
-        if score < best - JOIN_MARGIN:
-            continue
         text = _sentence(hit, j)
         key = " ".join(text.split()).casefold()
         if key in seen:

@@ -178,6 +178,7 @@ def test_an_unrelated_german_page_beside_the_article_changes_nothing_for_it(make
     b = bot.ask("What does grep -v do?")
     assert not b.refused and b.citations[0].hit.chunk.source == "corpus/grep.txt"
     assert b.citations[0].hit.chunk.section.endswith("-v, --invert-match"), b.citations[0].hit.chunk.section
+    assert "Copyright" not in b.text, b.text  # quoted beside it, once
     assert bot.ask("What is the capital of France?").refused
 
 
