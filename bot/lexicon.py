@@ -2,12 +2,12 @@
 pruned to one corpus at index time.
 
 The whole dictionary costs 7-19 s and 420 MB to load, so it is read at index time and only
-what the corpus can use is kept (lexicon.json in the index folder, loaded in milliseconds). Only
-the lines with a word whose stem is in the corpus are parsed: an index from stem to dictionary
-lines is computed once per machine (about 15 s) and kept in the user's cache folder
-(~/.cache/bot/ding-*.npz, 25 MB). What is kept: English phrases whose German translation occurs in the corpus (EN -> DE),
-German words whose English translation occurs (DE -> EN), and short glosses of the corpus's
-German words. Translation is applied only between a question and passages of the other
+what the corpus can use is kept (lexicon.json in the index folder, loaded in milliseconds).
+Only the lines with a word whose stem is in the corpus are parsed: an index from stems to
+dictionary lines is computed once per machine (about 15 s) and kept in the user's cache folder
+(~/.cache/bot/ding-*.npz, 25 MB). What is kept: English phrases whose German translation
+occurs in the corpus (EN -> DE), German words whose English translation occurs (DE -> EN), and
+short glosses of the corpus's German words. Translation is applied only between a question and passages of the other
 language: measured, translating towards the question's own language made it worse.
 """
 from __future__ import annotations
@@ -40,8 +40,9 @@ def _dictionary_lines(path: Path) -> list[str]:
 
 def _line_index(path: Path, lines: list[str]) -> dict[str, tuple[dict[str, int], np.ndarray, np.ndarray]]:
     """For each side ("de", "en"), the numbers of the dictionary lines whose words on that side
-    have a stem, as postings: (stem -> position, pointers, line numbers). Stemming the 3 million words of the dictionary takes seconds, so the
-    index is computed once per dictionary file and kept in the user's cache folder."""
+    have a stem, as postings: (stem -> position, pointers, line numbers). Stemming the 3
+    million words of the dictionary takes seconds, so the index is computed once per
+    dictionary file and kept in the user's cache folder."""
     import hashlib
     import os
     st = path.stat()
@@ -91,6 +92,8 @@ def _candidate_lines(path: Path, vocab: dict[str, set[str]]) -> tuple[list[str],
         positions, ptr, ids = index[lang]
         found += [ids[ptr[i]:ptr[i + 1]] for i in (positions.get(s) for s in vocab[lang]) if i is not None]
     return lines, (np.unique(np.concatenate(found)).tolist() if found else [])
+
+
 _noted = False
 
 
