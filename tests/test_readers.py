@@ -118,6 +118,8 @@ def test_pdf_from_groff_pages_and_words(tmp_path):
     # The running header and footer ("LS(1) ... LS(1)", "GNU coreutils 9.1 ... 2") are dropped.
     assert not any("Dienstprogramme für Benutzer" in c.text or "GNU coreutils 9.1" in c.text for c in chunks)
     assert any(c.section == "BESCHREIBUNG > -a, --all" for c in chunks)
+    # "-l Langes Listenformat verwenden" is one line in the text layer: still a labelled option.
+    assert any(c.section == "BESCHREIBUNG > -l" and "Langes Listenformat" in c.text for c in chunks)
     # Every word of the text layer, bar the running lines, is in some chunk, whole.
     from bot.readers.pdf import drop_running_lines
     kept = set(re.findall(r"\w+", " ".join(c.text for c in chunks) + " ".join(h for c in chunks for h in c.headings)))

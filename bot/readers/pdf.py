@@ -19,6 +19,9 @@ from . import Block
 
 # "-a, --all", "--block-size=GRÖSSE", "-k, --key=SCHLÜSSELDEF", "-I MUSTER": options only, no prose
 _OPTION_LINE = re.compile(r"-{1,2}[^\s,]+,?(?:\s+(?:-{1,2}[^\s,]+|[A-ZÄÖÜ_\[\]=.…]+),?)*")
+# "-i Vor jeder Entfernung nachfragen": a short option and its description on one line (the
+# column gap between them is lost in a PDF's text)
+_INLINE_OPTION = re.compile(r"(-[A-Za-z]|--[A-Za-z][\w-]*)\s+([A-ZÄÖÜ].*)")
 
 
 def parse(data: bytes) -> list[Block]:
@@ -120,7 +123,9 @@ def drop_running_lines(pages: list[str]) -> list[str]:
 def _layout(text: str) -> str:
     """Page text with the paragraph breaks and indents a PDF's text layer does not keep: a line
     that stops well short of the right margin ends a paragraph; an ALL-CAPS line is a heading;
-    the lines under a short option line ("-a, --all") are indented as its description."""
+    the lines under a short option line ("-a, --all") are indented as its description, and an
+    option with its description on the same line ("-i Vor jeder Entfernung nachfragen") is
+    split into the two."""
     from .text import caps_heading
 
     lines = [line.strip() for line in text.split("\n")]
@@ -138,7 +143,19 @@ def _layout(text: str) -> str:
             out += ["", line, ""]
             described = False
             continue
-        option = not described and short and _OPTION_LINE.fullmatch(line)
+        inline = not described and _INLINE_OPTION.fullmatch(line)
+        if inline:
+            if out and out[-1]:
+                out.append("")
+            out += [inline.group(1), "    " + inline.group(2)]
+            described = not short
+            if short:
+                out.append("")
+            continue
+        # An option line ends the description above it ("--interactive[=WANN]" after "-I ...").
+        option = short and _OPTION_LINE.fullmatch(line)
+        if option:
+            described = False
         if option and out and out[-1]:
             out.append("")
         out.append("    " + line if described else line)
