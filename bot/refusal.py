@@ -196,14 +196,15 @@ def absent_names(index, query: str, lang: str) -> list[str]:
     if lexical is None:
         return []
     from .lexical import stem
-    from .retrieval import _name_words
-    # LGPL-2.1.txt never says "LGPL": a document is known by its file name too.
-    files = {w for source in (index.calibration or {}).get("documents", {}) for w in _name_words(source)}
-    out = []
-    for name in names(query, lang):
-        w = name.casefold()
-        if w not in files and not any(t in lexical.vocab for t in (stem(w, "en"), stem(w, "de"), w, "=" + w)):
-            out.append(name)
+    from .retrieval import name_words
+
+    def said(w: str) -> bool:
+        return any(t in lexical.vocab for t in (stem(w, "en"), stem(w, "de"), w, "=" + w))
+
+    out = [name for name in names(query, lang) if not said(name.casefold())]
+    if out:  # LGPL-2.1.txt never says "LGPL": a document is known by its file name too
+        files = {w for source in (index.calibration or {}).get("documents", {}) for w in name_words(source)}
+        out = [name for name in out if name.casefold() not in files]
     return out
 
 

@@ -66,7 +66,7 @@ def retrieve(index: Index, query: np.ndarray, k: int, text: str | None = None) -
     """The k best chunks for a normalised query vector (and the query's text, which brings
     in the lexical channel and dictionary terms), best first."""
     if not text or index.lexical is None:
-        return _distinct(dense_hits(index, query, k))[:k]
+        return _distinct(dense_hits(index, query, k), k)
     extra = [pos for pos, _ in index.lexical.search(text, LEXICAL_CANDIDATES)]
     hits = dense_hits(index, query, k, extra)
     if len(hits) < 2:
@@ -83,16 +83,18 @@ def retrieve(index: Index, query: np.ndarray, k: int, text: str | None = None) -
     order = sorted(range(len(hits)), key=lambda i: (-fused[i], hits[i].chunk.id))
     dense = np.array([h.score for h in hits])
     ranked = dense.mean() + dense.std() * _z(fused)  # the fused standing in dense units
-    return _distinct([replace(hits[i], ranked=float(ranked[i]), offset=float(offsets[i]),
-                              labelled=bool(labelled[i])) for i in order])[:k]
+    return _distinct((replace(hits[i], ranked=float(ranked[i]), offset=float(offsets[i]),
+                              labelled=bool(labelled[i])) for i in order), k)
 
 
-def _distinct(hits: list[Hit]) -> list[Hit]:
-    """The hits without repeats of a passage: a document that says "und danach" three times
-    keeps three chunks (every line is in one), but one hit; the same text under another
+def _distinct(hits, k: int) -> list[Hit]:
+    """The first k hits without repeats of a passage: a document that says "und danach" three
+    times keeps three chunks (every line is in one), but one hit; the same text under another
     heading is another fact ("Wie -l" under two options)."""
     seen, out = set(), []
     for h in hits:
+        if len(out) >= k:
+            break
         key = (h.chunk.source, h.chunk.section, " ".join(h.chunk.text.split()).casefold())
         if key not in seen:
             seen.add(key)
@@ -139,13 +141,13 @@ def named_documents(query: str, hits: list[Hit]) -> list[Hit]:
     the GFDL's "Warranty Disclaimers"."""
     from .lexical import normalise, stopwords, words
     asked = set(words(normalise(query))) - stopwords()
-    named = [h for h in hits if _name_words(h.chunk.source) & asked]
+    named = [h for h in hits if name_words(h.chunk.source) & asked]
     if named and len({h.chunk.source for h in named}) < len({h.chunk.source for h in hits}):
         return named
     return hits
 
 
-def _name_words(source: str) -> set[str]:
+def name_words(source: str) -> set[str]:
     """The words of a document's file name: "LGPL-2.1.txt" -> {"lgpl"}."""
     return set(re.findall(r"[^\W\d_]{2,}", Path(source).name.split(".")[0].casefold()))
 
@@ -158,9 +160,10 @@ def unnamed(index: Index, query: str) -> str:
     the question to the title and boilerplate chunks that repeat it ("Licensed under the
     Apache License, Version 2.0"). Dev half, each licence question over its licence alone:
     R@1 Artistic 0.75 -> 1.00, others unchanged; the four dev corpora unchanged."""
-    docs = list((index.calibration or {}).get("documents", {}))
+    docs = (index.calibration or {}).get("documents", {})
     if len(docs) != 1 or index.lexical is None or not len(index.lexical.langs):
         return query
+    (source,) = docs
     from .lexical import normalise, stem, words
     asked = set(words(normalise(query)))
     lex = index.lexical
@@ -169,7 +172,7 @@ def unnamed(index: Index, query: str) -> str:
         tokens = [lex.vocab[t] for t in {stem(w, "en"), stem(w, "de")} if t in lex.vocab]
         return max((int(lex.ptr[t + 1] - lex.ptr[t]) for t in tokens), default=0) / len(lex.langs)
 
-    drop = sorted(w for w in _name_words(docs[0]) & asked if share(w) < NAME_SHARE)
+    drop = sorted(w for w in name_words(source) & asked if share(w) < NAME_SHARE)
     if not drop:
         return query
     out = re.sub(r"\b(?:" + "|".join(map(re.escape, drop)) + r")\b[ \t]*", "", query, flags=re.IGNORECASE).strip()
