@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args, settings) -> int:
+    if args.command != "chunks" and not settings.store:
+        from .index import check_index_folder
+        check_index_folder(settings.index)  # before a server starts or a build says it begins
     if args.command == "index":
         return _index(args, settings)
     if args.command == "serve":

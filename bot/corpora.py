@@ -41,6 +41,8 @@ def materialize(name: str, recipe: dict, cache: Path) -> Path:
     if folder.is_dir() and stamp.is_file() and stamp.read_text(encoding="utf-8") == wanted:
         return folder
     if folder.exists():
+        if not stamp.is_file():  # not made here: someone's own folder, never deleted
+            raise BotError(f"{folder} exists and was not made by eval: give --cache a folder of its own")
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     for item in recipe.get("files", []):

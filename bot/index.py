@@ -48,6 +48,9 @@ CHUNKER = 11  # bump when chunking rules change: old indexes are rebuilt
 FILES = ("faiss.index", "rows.npy", "chunks.jsonl", "chunk_offsets.npy", "lexical.json", "lexical.npy",
          "calibration.json", "manifest.json")
 OPTIONAL_FILES = ("lexicon.json",)  # only with the dictionary installed
+# What an index folder may hold besides FILES: this repository's README.md and .gitkeep, and the
+# files of older index formats (rebuilt, not read).
+OTHER_FILES = ("README.md", ".gitkeep", "words.json", "words.npy", "vectors.npy")
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
 
 
@@ -265,6 +268,7 @@ def _sha256(path: Path) -> str | None:
 @contextmanager
 def build_lock(index_dir: Path):
     """One build at a time per index folder, across processes."""
+    check_index_folder(index_dir)
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     lock_path = index_dir.parent / f".{index_dir.name}.lock"
     with open(lock_path, "a+") as fh:
@@ -299,6 +303,8 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
     from .lexicon import Lexicon
     started = time.perf_counter()
     report = on_progress or (lambda p: None)
+    if not settings.store:
+        check_index_folder(settings.index)
     listed = corpus_files(settings)  # one walk of the folder: counted now, recorded in the manifest
     n_files = len(listed)
     report(BuildProgress("reading", 0, n_files, 0, 0))
@@ -384,9 +390,36 @@ def _faiss_index_of_kind(vectors: np.ndarray, kind: str):
     return index
 
 
+def check_index_folder(folder: Path) -> None:
+    """Refuse to build into anything but a new folder, an empty one or an index: a build
+    replaces the whole folder, so `--index corpus` or `--index ~/Documents` would delete files."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise BotError(f"the index folder {folder} is a file: give --index a new or empty folder")
+    if not folder.is_dir():
+        return
+    names = sorted(p.name for p in folder.iterdir())
+    foreign = [n for n in names if n not in FILES + OPTIONAL_FILES + OTHER_FILES]
+    if not foreign or _is_manifest(folder / "manifest.json"):
+        return
+    shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+    raise BotError(f"{folder} holds files that are not part of an index ({shown}): building would replace "
+                   "them; give --index a new or empty folder")
+
+
+def _is_manifest(path: Path) -> bool:
+    """Whether path is an index manifest of any version (an index folder, even a damaged one)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "embedder" in data and "chunking" in data
+
+
 def _write(target: Path, manifest: dict, index: Index, calibration: dict) -> None:
     """Write every file into a temporary folder, then swap it in for target."""
     import faiss
+    check_index_folder(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:

@@ -20,6 +20,7 @@ from bot import corpus as corpus_mod
 from bot import index as index_mod
 from bot.cli import main
 from bot.config import Settings
+from bot.errors import BotError
 from conftest import ROOT, in_threads
 
 GOOD = "Who owns forecasting?"
@@ -335,6 +336,25 @@ def test_each_missing_index_file_is_detected_and_rebuilt(small, capsys, name):
     assert code == 0 and "Building the index (" in err and "Traceback" not in err
     check_answer(objs[0])
     _fresh_and_valid(small)
+
+
+@pytest.mark.parametrize("where", ["a folder of other files", "the corpus folder", "a document"])
+def test_an_index_path_that_is_no_index_is_refused_and_left_as_it_was(make_corpus, tmp_path, capsys, where):
+    # A build replaces the whole index folder: `--index corpus` once deleted the corpus.
+    s = make_corpus(SMALL)
+    target = {"a folder of other files": tmp_path / "mine", "the corpus folder": s.corpus,
+              "a document": s.corpus / "kochen.txt"}[where]
+    if where == "a folder of other files":
+        target.mkdir()
+        (target / "notes.txt").write_text("keep me", encoding="utf-8")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    where_flags = ["--corpus", str(s.corpus), "--index", str(target)]
+    for command in (["index", *where_flags], ["index", "--rebuild", *where_flags], ["ask", *where_flags, GOOD]):
+        assert main(command) == 1
+        one_line_error(capsys.readouterr().err, str(target), "--index")
+    with pytest.raises(BotError):
+        index_mod.ensure(s.with_(index=target), quiet=True)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
 def test_leftovers_of_a_killed_build_are_cleaned_up(small, capsys):
