@@ -40,6 +40,8 @@ def find_files(corpus: Path) -> list[Path]:
 
 def find_paths(corpus: Path) -> list[str]:
     """find_files as plain strings ("corpus/sub/a.txt"), for the check at every start."""
+    if corpus.is_file():
+        raise CorpusError(f"corpus folder {corpus} is a file: give --corpus the folder that holds your documents")
     if not corpus.is_dir():
         raise CorpusError(f"corpus folder {corpus} does not exist: create it and put your documents "
                           "(.txt, .md, .pdf, .docx, .html) in it")

@@ -129,6 +129,15 @@ def test_missing_corpus_folder(tmp_path, capsys):
     one_line_error(capsys.readouterr().err, str(s.corpus))
 
 
+def test_corpus_given_as_a_file_says_to_give_the_folder(tmp_path, capsys):
+    doc = tmp_path / "notes.txt"
+    doc.write_text("Nudeln kocht man in Salzwasser.", encoding="utf-8")
+    s = Settings(corpus=doc, index=tmp_path / "index")
+    assert main(["ask", *flags(s), GOOD]) == 1
+    one_line_error(capsys.readouterr().err, str(doc), "is a file", "folder")
+    assert doc.read_text(encoding="utf-8") == "Nudeln kocht man in Salzwasser."
+
+
 def test_empty_corpus_folder_says_where_to_put_documents(make_corpus, capsys):
     s = make_corpus({"notes.odt": b"PK\x03\x04", ".hidden.txt": "secret"})
     for argv in (["index", *flags(s)], ["ask", *flags(s), GOOD]):
