@@ -385,3 +385,16 @@ def test_only_loopback_counts_as_private():
     from bot.ui import is_loopback
     assert all(map(is_loopback, ["127.0.0.1", "localhost", "::1", "127.0.0.2"]))
     assert not any(map(is_loopback, ["0.0.0.0", "192.168.1.5", "::", "example.org"]))
+
+
+def test_a_port_in_use_is_a_one_line_error_before_anything_starts(make_corpus, capsys):
+    import socket
+    from bot.cli import main
+    s = make_corpus({"a.txt": "Nudeln kocht man in Salzwasser.\n"})
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code = main(["serve", "--corpus", str(s.corpus), "--index", str(s.index), "--port", str(port)])
+    err = capsys.readouterr().err
+    assert code == 1 and f"error: port {port} on 127.0.0.1 is in use" in err and "--port" in err, err
+    assert "Traceback" not in err and "launch()" not in err
+    assert not s.index.exists()  # no build was started

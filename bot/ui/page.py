@@ -334,11 +334,26 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _check_port(host: str, port: int) -> None:
+    """Fail before anything starts when the port is taken (Gradio's own message names its API)."""
+    import errno
+    import socket
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise BotError(f"port {port} on {host} is in use (another server?): pick another with --port") from None
+        reason = re.sub(r" \(while attempting.*", "", e.strerror or str(e))
+        raise BotError(f"cannot serve on {host}:{port} ({reason}): check --host and --port") from None
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, block: bool = True):
     """Build the index in the background and serve the chat; with block=False return (demo, engine)."""
     if not is_loopback(host):
         print(f"warning: serving on {host}: anyone who can reach this machine on port {port} can read the "
               "documents, add and remove files. Use --host 127.0.0.1 to keep it on this machine.", file=sys.stderr)
+    _check_port(host, port)
     print(f"Votes on answers are kept in {settings.feedback}", file=sys.stderr)
     engine = Engine(settings).start()
     demo = build(engine)
