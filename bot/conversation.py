@@ -9,6 +9,8 @@ Moves, tried in order:
   opened by the same preposition, a phrase spelled alike, a name for a name, or, across
   languages, the noun phrase the embedding model finds closest. When the previous question
   asks "who", the new phrase fills that slot. With no such phrase it is added as a condition.
+  An option takes the place of the previous question's option ("And -a?" after "What does
+  ls -l do?").
 - Any other follow-up (a pronoun such as "they", a leading "and", very few words) is
   searched together with the previous query.
 A question that stands on its own is searched as it is.
@@ -39,6 +41,7 @@ _DETERMINERS = set("a an the this that ein eine einer einen einem eines der die 
 _PREPOSITIONS = set("in at on for with without by from to under about during into "
                     "in im bei beim mit ohne für von vom zu zum zur unter über während nach auf an am".split())
 _WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*|--?[\w-]+")
+_OPTION = re.compile(r"^--?[^\W\d_][\w-]*$")  # -a, --all; not -1 or a hyphenated word
 MAX_QUERY_CHARS = 400
 # Across languages a noun phrase is taken only when the model finds it clearly the closest
 # (E5 similarities are compressed: unrelated short phrases still score about 0.85).
@@ -117,6 +120,14 @@ def _substitute(question: str, previous: str, similar: Similarity | None) -> str
     spans = _spans(previous)
     asking = [w.lower() in _QUESTION_WORDS or w.lower() in ("do", "does") for _, _, w in spans]
     first = words[0].lower()
+
+    # An option for an option: "What does ls -l do?" + "And -a?" (or "Und mit -A?").
+    given = words[1:] if first in _PREPOSITIONS else words
+    named = [n for n, (_, _, w) in enumerate(spans) if _OPTION.match(w)]
+    if given and named and all(_OPTION.match(w) for w in given):
+        i, j = named[0], named[-1]
+        if j - i + 1 == len(named):  # one run of options: all of it stands for the new ones
+            return previous[:spans[i][0]] + " ".join(given) + previous[spans[j][1]:]
 
     # A condition for a condition: "in a startup" -> "in a consulting firm".
     if first in _PREPOSITIONS:

@@ -179,6 +179,10 @@ def test_an_unrelated_german_page_beside_the_article_changes_nothing_for_it(make
     assert not b.refused and b.citations[0].hit.chunk.source == "corpus/grep.txt"
     assert b.citations[0].hit.chunk.section.endswith("-v, --invert-match"), b.citations[0].hit.chunk.section
     assert "Copyright" not in b.text, b.text  # quoted beside it, once
+    # A follow-up naming another option asks about that option instead ("And -c?").
+    c = bot.ask("And -c?", [b.query])
+    assert c.query == "What does grep -c do?"
+    assert c.citations and c.citations[0].hit.chunk.section.endswith("-c, --count"), c.citations
     assert bot.ask("What is the capital of France?").refused
 
 

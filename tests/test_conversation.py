@@ -23,6 +23,11 @@ from bot.conversation import standalone
     ("Who is responsible for CRM systems?", "Which other tools do they manage?",
      "Who is responsible for CRM systems? Which other tools do they manage?"),
     ("Who owns forecasting?", "Who hires salespeople?", "Who hires salespeople?"),
+    # An option for an option, with or without a preposition.
+    ("What does ls -l do?", "And -a?", "What does ls -a do?"),
+    ("Wie zeige ich mit grep -B 3 Zeilen vor dem Treffer?", "Und mit -A?",
+     "Wie zeige ich mit grep -A 3 Zeilen vor dem Treffer?"),
+    ("What does ls -l do?", "What about --all?", "What does ls --all do?"),
 ])
 def test_followups_become_standalone_queries(previous, question, expected):
     assert standalone(question, [previous]) == expected
