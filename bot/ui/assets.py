@@ -151,7 +151,7 @@ CSS = """
 #documents .docs { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 0.4rem 0.6rem; }
 #documents .docs.dragging, #documents.dragging .docs { outline: 2px dashed var(--color-accent); }
 .docs-head { font-weight: 600; font-size: 0.95rem; }
-.doc-list { list-style: none; margin: 0.2rem 0 0; padding: 0; max-height: 7.5rem; overflow-y: auto; }
+.doc-list { list-style: none; margin: 0.2rem 0 0; padding: 0; max-height: 12rem; overflow-y: auto; }
 .doc { display: flex; flex-wrap: wrap; gap: 0 0.6rem; align-items: baseline; padding: 0.15rem 0;
   border-top: 1px solid var(--border-color-primary); font-size: 0.88rem; }
 .doc:first-child { border-top: 0; }
