@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from . import relevance
+
 Span = tuple[int, int]  # [start, end) character offsets
 
 
@@ -60,6 +62,9 @@ class Hit:
     offset: float = 0.0
     # It defines an option or variable the question names ("-v, --invert-match" for "grep -v").
     labelled: bool = False
+    # How clearly it stands out among the question's candidates: the z-score of its fused score
+    # (see relevance.py).
+    standing: float | None = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,8 @@ class Answer:
             c = hit.chunk
             return {"source": c.source, "section": c.section, "start_line": c.start_line,
                     "end_line": c.end_line, "page": c.page, "location": c.location, "text": c.text,
-                    "score": round(hit.score, 4)}
+                    "score": round(hit.score, 4), "relevance": relevance.label(hit.standing),
+                    "standing": None if hit.standing is None else round(hit.standing, 2)}
 
         return {
             "question": self.question,

@@ -66,7 +66,9 @@ def retrieve(index: Index, query: np.ndarray, k: int, text: str | None = None) -
     """The k best chunks for a normalised query vector (and the query's text, which brings
     in the lexical channel and dictionary terms), best first."""
     if not text or index.lexical is None:
-        return _distinct(dense_hits(index, query, k), k)
+        hits = dense_hits(index, query, k)
+        standing = _z(np.array([h.score for h in hits]))
+        return _distinct((replace(h, standing=float(z)) for h, z in zip(hits, standing)), k)
     extra = [pos for pos, _ in index.lexical.search(text, LEXICAL_CANDIDATES)]
     hits = dense_hits(index, query, k, extra)
     if len(hits) < 2:
@@ -82,9 +84,10 @@ def retrieve(index: Index, query: np.ndarray, k: int, text: str | None = None) -
     fused += LABEL_WEIGHT * labelled
     order = sorted(range(len(hits)), key=lambda i: (-fused[i], hits[i].chunk.id))
     dense = np.array([h.score for h in hits])
-    ranked = dense.mean() + dense.std() * _z(fused)  # the fused standing in dense units
+    standing = _z(fused)
+    ranked = dense.mean() + dense.std() * standing  # the fused standing in dense units
     return _distinct((replace(hits[i], ranked=float(ranked[i]), offset=float(offsets[i]),
-                              labelled=bool(labelled[i])) for i in order), k)
+                              labelled=bool(labelled[i]), standing=float(standing[i])) for i in order), k)
 
 
 def _distinct(hits, k: int) -> list[Hit]:

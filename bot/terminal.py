@@ -30,7 +30,7 @@ def _where(hit: Hit) -> str:
     parts = [", ".join(x for x in (c.source, place) if x)]
     if c.section:
         parts.append(_shorten(c.section, SECTION_CHARS))
-    parts.append(f"relevance {relevance.label(hit.score)}")
+    parts.append(f"relevance {relevance.label(hit.standing)}")
     return " · ".join(parts)
 
 
@@ -84,7 +84,7 @@ def render(a: Answer, color: bool = False) -> str:
     if a.query != a.question:
         lines.insert(0, f"(searched for: {a.query})")
     if a.refused:
-        close = [h for h in a.hits if relevance.label(h.score) == "high"][:3]
+        close = [h for h in a.hits if relevance.near(h.score)][:3]
         if close:  # far passages would only distract from the refusal
             lines.append("Nearest passages (not an answer):")
             lines += [f"  - {_where(h)}" for h in close]

@@ -173,6 +173,11 @@ def test_an_unrelated_german_page_beside_the_article_changes_nothing_for_it(make
     assert not a.refused, a.signals
     assert a.citations and all(c.hit.chunk.source.endswith(ARTICLE.name) for c in a.citations)
     assert "Verkaufsprognose" in a.text
+    # The German answer to an English question stands out, though its raw score (cross-lingual)
+    # is below the copyright line's: its label says so.
+    shown = a.to_dict()
+    assert shown["citations"][0]["relevance"] == "high", shown["citations"][0]
+    assert all(p["relevance"] != "high" for p in shown["passages"] if "Copyright" in p["text"])
     # An option named in the question leads to its definition (dense similarity alone put
     # grep's copyright line first).
     b = bot.ask("What does grep -v do?")

@@ -157,7 +157,7 @@ def test_desktop_documents_chip_viewer_and_layout(open_page, server):
     assert card.locator(".src-n").inner_text() == "[1]"
     rel = card.locator(".rel")
     assert rel.inner_text() in ("relevance high", "relevance medium", "relevance low")
-    assert "How closely this passage matches" in rel.get_attribute("title")
+    assert "How clearly this passage stands out" in rel.get_attribute("title")
     assert "score" not in card.locator(".src-file").inner_text()
     cards_text = page.locator("#sources-panel").inner_text()
     shot(page, "desktop-answer")

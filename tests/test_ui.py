@@ -142,9 +142,11 @@ class _Tags(HTMLParser):
         self.text.append(data)
 
 
-def _answer_with(text: str, refused: bool = False, score: float = 0.9) -> dict:
+def _answer_with(text: str, refused: bool = False, score: float = 0.9, standing: float = 3.0) -> dict:
+    from bot import relevance
     where = {"source": "corpus/x<b>.md", "section": IMG, "start_line": 1, "end_line": 2, "page": None,
-             "location": "lines 1-2", "text": text, "score": score}
+             "location": "lines 1-2", "text": text, "score": score, "relevance": relevance.label(standing),
+             "standing": standing}
     return {"id": "abc123", "question": f"what is {XSS}?", "query": "q", "answer": text if refused else f"“{text}” [1]",
             "refused": refused, "citations": [] if refused else [{"n": 1, **where, "highlights": [[0, len(XSS)]]}],
             "passages": [{"rank": 1, **where}], "timings_ms": {}}
@@ -204,10 +206,10 @@ def test_relevance_label_replaces_the_raw_score_and_long_questions_are_cut():
     from bot.ui import sources_html
     high, medium = dict(relevance.THRESHOLDS)["high"], dict(relevance.THRESHOLDS)["medium"]
     assert [relevance.label(x) for x in (high, (high + medium) / 2, medium - 0.01)] == ["high", "medium", "low"]
-    answer = _answer_with("Die Prognose.", score=high)
+    answer = _answer_with("Die Prognose.", score=0.77, standing=high)
     answer["question"] = "Why " + "very " * 700 + "long?"
     panel = sources_html(answer)
-    assert "relevance high" in panel and "How closely this passage matches" in panel and "score 0." not in panel
+    assert "relevance high" in panel and "How clearly this passage stands out" in panel and "0.77" not in panel
     head = "".join(_parsed(panel.split('<div class="src-meta">')[0]).text)
     assert len(head) < 120 and head.endswith("…”")
 

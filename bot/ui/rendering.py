@@ -40,9 +40,9 @@ def where(p: dict) -> str:
     return " · ".join(parts)
 
 
-def relevance_badge(score: float) -> str:
-    name = relevance.label(score)
-    return (f'<span class="rel rel-{name}" tabindex="0" title="{html.escape(relevance.explain(score))}">'
+def relevance_badge(p: dict) -> str:
+    name = relevance.label(p.get("standing"))
+    return (f'<span class="rel rel-{name}" tabindex="0" title="{html.escape(relevance.explain(p.get("standing")))}">'
             f'relevance {name}</span>')
 
 
@@ -109,7 +109,7 @@ def _card(label: str, p: dict, aid: str, spans=(), gloss=None) -> str:
     opener = (f'<button class="open-doc" type="button" data-aid="{html.escape(aid)}" data-n="{int(n)}">'
               "Show in document</button>") if n is not None and aid else ""
     return (f'<article class="src-card"><div class="src-top"><span class="src-n">{html.escape(label)}</span>'
-            f'<span class="src-file">{html.escape(where(p))}</span>{relevance_badge(p["score"])}</div>'
+            f'<span class="src-file">{html.escape(where(p))}</span>{relevance_badge(p)}</div>'
             f'<blockquote class="src-text">{highlighted(p["text"], spans, gloss)}</blockquote>{opener}</article>')
 
 
@@ -126,7 +126,7 @@ def sources_html(answer: dict | None, gloss_for=None) -> str:
     if answer.get("query") and answer["query"] != answer["question"]:
         head += f'<div class="src-meta">searched for: {html.escape(shorten(answer["query"], HEADING_CHARS))}</div>'
     if answer["refused"]:
-        close = [p for p in answer["passages"] if relevance.label(p["score"]) == "high"][:3]
+        close = [p for p in answer["passages"] if relevance.near(p["score"])][:3]
         if not close:
             return f'<div class="sources">{head}<div class="src-note">No passage in the documents comes close.</div></div>'
         cards = "".join(_card(f"#{p['rank']}", p, aid) for p in close)
