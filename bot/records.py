@@ -92,7 +92,7 @@ class Answer:
             c = hit.chunk
             return {"source": c.source, "section": c.section, "start_line": c.start_line,
                     "end_line": c.end_line, "page": c.page, "location": c.location, "text": c.text,
-                    "score": round(hit.score, 4), "relevance": relevance.label(hit.standing),
+                    "score": round(hit.score, 4), "relevance": relevance.label(hit.standing, hit.score),
                     "standing": None if hit.standing is None else round(hit.standing, 2)}
 
         return {

@@ -20,24 +20,32 @@ from __future__ import annotations
 THRESHOLDS = (("high", 2.5), ("medium", 1.5))
 # A refusal lists the passages at least this close (E5 cosine score) as "nearby".
 NEAR = 0.83
+# With too few candidates to compare (a corpus of a few passages) the score decides.
+SCORE_THRESHOLDS = (("high", 0.83), ("medium", 0.78))
+SCORE_EXPLAIN = ("How closely this passage matches the question, judged from its search score ({score:.2f}): "
+                 "high from {high:.2f}, medium from {medium:.2f}, low below. A ranking hint, not a guarantee.")
 EXPLAIN = ("How clearly this passage stands out among the passages searched for this question "
            "({standing:.1f} standard deviations above their mean): high from {high:.1f}, medium from "
            "{medium:.1f}, low below. A ranking hint, not a guarantee.")
 
 
-def label(standing: float | None) -> str:
-    if standing is None:
-        return "low"
-    for name, floor in THRESHOLDS:
-        if standing >= floor:
+def label(standing: float | None, score: float) -> str:
+    """high / medium / low from the standing; from the score where there is no standing (a
+    question with fewer than retrieval.MIN_STANDING candidates: nothing to stand out from)."""
+    value, thresholds = (score, SCORE_THRESHOLDS) if standing is None else (standing, THRESHOLDS)
+    for name, floor in thresholds:
+        if value >= floor:
             return name
     return "low"
 
 
-def explain(standing: float | None) -> str:
+def explain(standing: float | None, score: float) -> str:
     """The tooltip text for a label."""
+    if standing is None:
+        floors = dict(SCORE_THRESHOLDS)
+        return SCORE_EXPLAIN.format(score=score, high=floors["high"], medium=floors["medium"])
     floors = dict(THRESHOLDS)
-    return EXPLAIN.format(standing=standing or 0.0, high=floors["high"], medium=floors["medium"])
+    return EXPLAIN.format(standing=standing, high=floors["high"], medium=floors["medium"])
 
 
 def near(score: float) -> bool:

@@ -33,6 +33,9 @@ DOCUMENT_LEVEL = 0.5
 # man pages (not in the dev set): R@1 10 -> 14 of 16 at 2 (13 at 1, 15 at 3, which costs a
 # dev man answer); the dev set's man conversation "Und mit -A?" 2/3 -> 3/3, the rest unchanged.
 LABEL_WEIGHT = 2.0
+# A passage's standing (how far its fused score is above the candidates' mean, in standard
+# deviations: its relevance label) needs this many candidates to mean anything.
+MIN_STANDING = 8
 # A lone document's name is left out of the embedded question when at most this share of
 # its chunks say it (see unnamed).
 NAME_SHARE = 0.5
@@ -67,8 +70,8 @@ def retrieve(index: Index, query: np.ndarray, k: int, text: str | None = None) -
     in the lexical channel and dictionary terms), best first."""
     if not text or index.lexical is None:
         hits = dense_hits(index, query, k)
-        standing = _z(np.array([h.score for h in hits]))
-        return _distinct((replace(h, standing=float(z)) for h, z in zip(hits, standing)), k)
+        standing = _standing(np.array([h.score for h in hits]))
+        return _distinct((replace(h, standing=z) for h, z in zip(hits, standing)), k)
     extra = [pos for pos, _ in index.lexical.search(text, LEXICAL_CANDIDATES)]
     hits = dense_hits(index, query, k, extra)
     if len(hits) < 2:
@@ -84,10 +87,10 @@ def retrieve(index: Index, query: np.ndarray, k: int, text: str | None = None) -
     fused += LABEL_WEIGHT * labelled
     order = sorted(range(len(hits)), key=lambda i: (-fused[i], hits[i].chunk.id))
     dense = np.array([h.score for h in hits])
-    standing = _z(fused)
-    ranked = dense.mean() + dense.std() * standing  # the fused standing in dense units
+    ranked = dense.mean() + dense.std() * _z(fused)  # the fused standing in dense units
+    standing = _standing(fused)
     return _distinct((replace(hits[i], ranked=float(ranked[i]), offset=float(offsets[i]),
-                              labelled=bool(labelled[i]), standing=float(standing[i])) for i in order), k)
+                              labelled=bool(labelled[i]), standing=standing[i]) for i in order), k)
 
 
 def _distinct(hits, k: int) -> list[Hit]:
@@ -126,6 +129,13 @@ def _levels(index: Index, hits: list[Hit], text: str) -> np.ndarray:
     from .language import detect
     lang = detect(text)
     return np.array([levels.get(h.chunk.source, {}).get(lang, 0.0) for h in hits])
+
+
+def _standing(scores: np.ndarray) -> list[float | None]:
+    """Each candidate's z-score among them, or None for all when they are too few to compare."""
+    if len(scores) < MIN_STANDING:
+        return [None] * len(scores)
+    return [float(z) for z in _z(scores)]
 
 
 def _z(x: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ def _where(hit: Hit) -> str:
     parts = [", ".join(x for x in (c.source, place) if x)]
     if c.section:
         parts.append(_shorten(c.section, SECTION_CHARS))
-    parts.append(f"relevance {relevance.label(hit.standing)}")
+    parts.append(f"relevance {relevance.label(hit.standing, hit.score)}")
     return " · ".join(parts)
 
 

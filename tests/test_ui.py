@@ -145,7 +145,7 @@ class _Tags(HTMLParser):
 def _answer_with(text: str, refused: bool = False, score: float = 0.9, standing: float = 3.0) -> dict:
     from bot import relevance
     where = {"source": "corpus/x<b>.md", "section": IMG, "start_line": 1, "end_line": 2, "page": None,
-             "location": "lines 1-2", "text": text, "score": score, "relevance": relevance.label(standing),
+             "location": "lines 1-2", "text": text, "score": score, "relevance": relevance.label(standing, score),
              "standing": standing}
     return {"id": "abc123", "question": f"what is {XSS}?", "query": "q", "answer": text if refused else f"“{text}” [1]",
             "refused": refused, "citations": [] if refused else [{"n": 1, **where, "highlights": [[0, len(XSS)]]}],
@@ -205,7 +205,10 @@ def test_relevance_label_replaces_the_raw_score_and_long_questions_are_cut():
     from bot import relevance
     from bot.ui import sources_html
     high, medium = dict(relevance.THRESHOLDS)["high"], dict(relevance.THRESHOLDS)["medium"]
-    assert [relevance.label(x) for x in (high, (high + medium) / 2, medium - 0.01)] == ["high", "medium", "low"]
+    assert [relevance.label(x, 0.5) for x in (high, (high + medium) / 2, medium - 0.01)] == ["high", "medium", "low"]
+    # Too few candidates to stand out from (no standing): the score decides.
+    floor = dict(relevance.SCORE_THRESHOLDS)["high"]
+    assert relevance.label(None, floor) == "high" and relevance.label(None, 0.5) == "low"
     answer = _answer_with("Die Prognose.", score=0.77, standing=high)
     answer["question"] = "Why " + "very " * 700 + "long?"
     panel = sources_html(answer)

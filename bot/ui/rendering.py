@@ -41,9 +41,9 @@ def where(p: dict) -> str:
 
 
 def relevance_badge(p: dict) -> str:
-    name = relevance.label(p.get("standing"))
-    return (f'<span class="rel rel-{name}" tabindex="0" title="{html.escape(relevance.explain(p.get("standing")))}">'
-            f'relevance {name}</span>')
+    name = relevance.label(p.get("standing"), p["score"])
+    tip = relevance.explain(p.get("standing"), p["score"])
+    return f'<span class="rel rel-{name}" tabindex="0" title="{html.escape(tip)}">relevance {name}</span>'
 
 
 def glossed(text: str, gloss: dict[str, list[str]] | None) -> str:
