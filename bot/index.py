@@ -303,8 +303,6 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
     from .lexicon import Lexicon
     started = time.perf_counter()
     report = on_progress or (lambda p: None)
-    if not settings.store:
-        check_index_folder(settings.index)
     listed = corpus_files(settings)  # one walk of the folder: counted now, recorded in the manifest
     n_files = len(listed)
     report(BuildProgress("reading", 0, n_files, 0, 0))
