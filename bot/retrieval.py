@@ -70,7 +70,7 @@ def retrieve(index: Index, query: np.ndarray, k: int, text: str | None = None) -
     in the lexical channel and dictionary terms), best first."""
     if not text or index.lexical is None:
         hits = dense_hits(index, query, k)
-        standing = _standing(np.array([h.score for h in hits]))
+        standing = _standing(_z(np.array([h.score for h in hits])))
         return _distinct((replace(h, standing=z) for h, z in zip(hits, standing)), k)
     extra = [pos for pos, _ in index.lexical.search(text, LEXICAL_CANDIDATES)]
     hits = dense_hits(index, query, k, extra)
@@ -87,8 +87,9 @@ def retrieve(index: Index, query: np.ndarray, k: int, text: str | None = None) -
     fused += LABEL_WEIGHT * labelled
     order = sorted(range(len(hits)), key=lambda i: (-fused[i], hits[i].chunk.id))
     dense = np.array([h.score for h in hits])
-    ranked = dense.mean() + dense.std() * _z(fused)  # the fused standing in dense units
-    standing = _standing(fused)
+    z = _z(fused)
+    ranked = dense.mean() + dense.std() * z  # the fused standing in dense units
+    standing = _standing(z)
     return _distinct((replace(hits[i], ranked=float(ranked[i]), offset=float(offsets[i]),
                               labelled=bool(labelled[i]), standing=standing[i]) for i in order), k)
 
@@ -131,11 +132,9 @@ def _levels(index: Index, hits: list[Hit], text: str) -> np.ndarray:
     return np.array([levels.get(h.chunk.source, {}).get(lang, 0.0) for h in hits])
 
 
-def _standing(scores: np.ndarray) -> list[float | None]:
-    """Each candidate's z-score among them, or None for all when they are too few to compare."""
-    if len(scores) < MIN_STANDING:
-        return [None] * len(scores)
-    return [float(z) for z in _z(scores)]
+def _standing(z: np.ndarray) -> list[float | None]:
+    """The candidates' z-scores as their standing, or None for all when they are too few to compare."""
+    return [None] * len(z) if len(z) < MIN_STANDING else [float(x) for x in z]
 
 
 def _z(x: np.ndarray) -> np.ndarray:
