@@ -1,4 +1,5 @@
-# The two commands: `make run` (set up, index, chat UI on http://127.0.0.1:7860) and `make test`.
+# The two commands: `make run` (set up, index, serve the chat page at http://127.0.0.1:7860; open it in a
+# browser; `make run PORT=7861` when 7860 is taken) and `make test`.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -6,6 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
+PORT   ?= 7860
 
 .PHONY: install extras run index test eval clean
 
@@ -30,7 +32,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/python -m bot serve
+	$(BIN)/python -m bot serve --port $(PORT)
 
 index: install
 	$(BIN)/python -m bot index

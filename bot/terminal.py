@@ -24,10 +24,9 @@ def _shorten(text: str, limit: int) -> str:
 
 
 def _where(hit: Hit) -> str:
-    """corpus/file.txt, lines 24-24 · 2) Was ist der Unterschied… · relevance high"""
+    """corpus/file.txt, line 24 · 2) Was ist der Unterschied… · relevance high"""
     c = hit.chunk
-    place = f"lines {c.start_line}-{c.end_line}" if c.start_line is not None else c.location
-    parts = [", ".join(x for x in (c.source, place) if x)]
+    parts = [", ".join(x for x in (c.source, c.location) if x)]
     if c.section:
         parts.append(_shorten(c.section, SECTION_CHARS))
     parts.append(f"relevance {relevance.label(hit.standing, hit.score)}")
@@ -122,6 +121,8 @@ def chat(bot, stdin=None, stdout=None, spinner: bool | None = None) -> int:
         if q in ("/help", "?"):
             print(HELP, file=stdout, flush=True)
             continue
+        if not interactive:  # piped: the question above its answer, or the answers run together
+            print(f"> {q}", file=stdout, flush=True)
         try:
             if spinner:  # on stderr, so piped answers stay clean
                 with Spinner(sys.stderr):

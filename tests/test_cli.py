@@ -50,7 +50,7 @@ def test_ask_text_output_shows_sources(article_settings, bot, capsys):
     assert main(["ask", "--corpus", str(article_settings.corpus), "--index", str(article_settings.index),
                  "Wer verbessert die Datenqualität und das Reporting?"]) == 0
     out = capsys.readouterr().out
-    assert "[1]" in out and f"corpus/{ARTICLE.name}, lines 23-" in out and "Datenqualität" in out
+    assert "[1]" in out and f"corpus/{ARTICLE.name}, line 23 " in out and "Datenqualität" in out
 
 
 def test_bad_input_is_one_line_error(make_corpus, tmp_path, capsys):

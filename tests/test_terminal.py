@@ -10,8 +10,11 @@ def test_headers_read_file_lines_section_and_relevance(bot):
     a = bot.ask("Who owns forecasting?")
     out = render(a)
     header = next(line for line in out.splitlines() if line.startswith("[1] "))
-    assert re.fullmatch(r"\[1\] corpus/vertriebsleiter-vs-vertriebsoperationsleiter\.txt, lines (\d+)-(\d+) · "
+    assert re.fullmatch(r"\[1\] corpus/vertriebsleiter-vs-vertriebsoperationsleiter\.txt, (line \d+|lines \d+-\d+) · "
                         r"[^·]{1,28} · relevance (high|medium|low)", header), header
+    chunk = a.citations[0].hit.chunk
+    assert f", {chunk.location} · " in header  # as the JSON says it: "line 24", never "lines 24-24"
+    assert not re.search(r"lines (\d+)-\1\b", out)
     assert "score" not in out and "(" not in header.split(" · ")[0]
     section = header.split(" · ")[1]
     assert section.endswith("…") and a.citations[0].hit.chunk.section.startswith(section[:-1])
@@ -27,7 +30,10 @@ def test_spinner_shows_only_for_slow_work():
     assert "searching…" in slow.getvalue() and slow.getvalue().endswith("\r")  # and the line is wiped
 
 
-def test_piped_chat_prints_answers_without_spinner(bot):
+def test_piped_chat_prints_each_question_above_its_answer_without_spinner(bot):
     out = io.StringIO()
-    assert chat(bot, io.StringIO("Who owns forecasting?\n"), out) == 0
-    assert "[1] corpus/" in out.getvalue() and "searching" not in out.getvalue()
+    assert chat(bot, io.StringIO("Who owns forecasting?\nWer entwickelt Verkaufsstrategien?\n"), out) == 0
+    text = out.getvalue()
+    assert "[1] corpus/" in text and "searching" not in text
+    first, second = text.index("> Who owns forecasting?"), text.index("> Wer entwickelt Verkaufsstrategien?")
+    assert first == 0 and "Verkaufsprognose" in text[first:second] and "Verkaufsstrategien" in text[second:]

@@ -301,7 +301,8 @@ def test_copy_text_has_every_answer_with_its_citations(bot):
     a = bot.ask("Who owns forecasting?").to_dict()
     text = conversation_text([a, a])
     assert text.count("Q: Who owns forecasting?") == 2 and "A: " + a["answer"] in text
-    assert f"[1] corpus/vertriebsleiter-vs-vertriebsoperationsleiter.txt, lines {a['citations'][0]['start_line']}-" in text
+    assert f"[1] corpus/vertriebsleiter-vs-vertriebsoperationsleiter.txt, {a['citations'][0]['location']}" in text
+    assert a["citations"][0]["location"] == f"line {a['citations'][0]['start_line']}"  # one line, said as one
     assert conversation_text([]) == ""
 
 
@@ -403,3 +404,35 @@ def test_a_port_in_use_is_a_one_line_error_before_anything_starts(make_corpus, c
     assert code == 1 and f"error: port {port} on 127.0.0.1 is in use" in err and "--port" in err, err
     assert "Traceback" not in err and "launch()" not in err
     assert not s.index.exists()  # no build was started
+
+
+@pytest.mark.slow
+def test_serve_says_where_the_page_is_and_nothing_about_share_links(article_settings, bot, tmp_path):
+    """`make run PORT=N` serves on N; the server names its address, never Gradio's share=True hint."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from ui_server import free_port, wait_until_up
+    root = Path(__file__).resolve().parent.parent
+    dry = subprocess.run(["make", "-n", "run", "PORT=7861"], cwd=root, capture_output=True, text=True)
+    assert "bot serve --port 7861" in dry.stdout, dry.stdout + dry.stderr
+    s = copy_settings(article_settings, tmp_path)
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        p = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--corpus", str(s.corpus), "--index", str(s.index),
+                              "--port", str(port)], cwd=root, stdout=out, stderr=subprocess.STDOUT,
+                             env={**os.environ, "PYTHONPATH": str(root)})
+        try:
+            assert wait_until_up(f"http://127.0.0.1:{port}/", 120)
+            for _ in range(50):  # the address line follows the server's start
+                if "Ctrl-C" in log.read_text():
+                    break
+                time.sleep(0.1)
+        finally:
+            p.terminate()
+            p.wait(30)
+    text = log.read_text()
+    assert f"http://127.0.0.1:{port}/" in text and "open it in a browser" in text, text
+    assert "share" not in text, text

@@ -343,7 +343,8 @@ def _check_port(host: str, port: int) -> None:
             pass
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
-            raise BotError(f"port {port} on {host} is in use (another server?): pick another with --port") from None
+            raise BotError(f"port {port} on {host} is in use (another server?): pick another with --port "
+                           f"{port + 1} (make run PORT={port + 1})") from None
         reason = re.sub(r" \(while attempting.*", "", e.strerror or str(e))
         raise BotError(f"cannot serve on {host}:{port} ({reason}): check --host and --port") from None
 
@@ -358,8 +359,14 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, block: 
     engine = Engine(settings).start()
     demo = build(engine)
     demo.queue(default_concurrency_limit=4)
-    demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, quiet=not block,
-                prevent_thread_lock=not block, show_error=True, theme=theme(), css=assets.CSS, js=assets.PAGE_JS,
+    # quiet: Gradio's own lines suggest share=True (a public tunnel), which an offline tool never wants.
+    demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, quiet=True,
+                prevent_thread_lock=True, show_error=True, theme=theme(), css=assets.CSS, js=assets.PAGE_JS,
                 footer_links=["api"], max_file_size=settings.max_upload_bytes, ssr_mode=False,
                 mcp_server=False, pwa=False, enable_monitoring=False)
+    if block:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        print(f"The chat page is at http://{shown}:{port}/ : open it in a browser. Ctrl-C stops the server.",
+              file=sys.stderr, flush=True)
+        demo.block_thread()
     return demo, engine

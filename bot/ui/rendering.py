@@ -29,11 +29,8 @@ def shorten(text: str, limit: int) -> str:
 
 
 def where(p: dict) -> str:
-    """"corpus/x.txt, lines 24-24 · 2) Was ist der Unterschied…" for a citation or passage."""
-    if p.get("start_line") is not None:
-        place = f"lines {p['start_line']}-{p['end_line']}"
-    else:
-        place = p.get("location") or (f"p. {p['page']}" if p.get("page") else "")
+    """"corpus/x.txt, line 24 · 2) Was ist der Unterschied…" for a citation or passage (the JSON's location)."""
+    place = p.get("location") or ""
     parts = [", ".join(x for x in (p["source"], place) if x)]
     if p.get("section"):
         parts.append(shorten(p["section"], 40))
