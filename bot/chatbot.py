@@ -8,10 +8,11 @@ import unicodedata
 from typing import Sequence
 
 from . import answer as answer_mod
-from . import conversation, embedders, index as index_mod, language, refusal, retrieval
+from . import build, conversation, embedders, language, refusal, retrieval
 from .config import Settings, from_env
 from .errors import IndexCorrupt, QuestionError
 from .records import Answer
+from .stores import open_store
 
 
 def clean_question(text: str, limit: int) -> str:
@@ -34,17 +35,17 @@ class Chatbot:
                  on_progress=None):
         self.settings = settings or from_env()
         self._lock = threading.Lock()
-        self.index = index_mod.ensure(self.settings, progress=progress, quiet=quiet, on_progress=on_progress)
+        self.index = build.ensure(self.settings, progress=progress, quiet=quiet, on_progress=on_progress)
         self.embedder = embedders.get(self.settings.embedder, self.settings.model)
-        self._store = index_mod.store_of(self.settings)
+        self._store = open_store(self.settings)
         self._synced = time.monotonic()
 
     def refresh(self, progress: bool | None = None, quiet: bool = False, on_progress=None) -> bool:
         """Rebuild and reload the index if the corpus changed; True if it did."""
         with self._lock:
-            if index_mod.stale_reason(self.settings) is None:
+            if build.stale_reason(self.settings) is None:
                 return False
-            self.index = index_mod.ensure(self.settings, progress=progress, quiet=quiet, on_progress=on_progress)
+            self.index = build.ensure(self.settings, progress=progress, quiet=quiet, on_progress=on_progress)
             return True
 
     def sync(self, max_age: float = 0.0) -> bool:

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args, settings) -> int:
     if args.command != "chunks" and not settings.store:
-        from .index import check_index_folder
+        from .stores.folder import check_index_folder
         check_index_folder(settings.index)  # before a server starts or a build says it begins
     if args.command == "index":
         return _index(args, settings)
@@ -98,8 +98,8 @@ def _run(args, settings) -> int:
         if args.scale:
             return bench.scale(settings, args.scale, args.repeat, args.copies)
         if args.hnsw_recall:
-            from . import index as index_mod
-            index_mod.ensure(settings, quiet=True)
+            from .build import ensure
+            ensure(settings, quiet=True)
             return bench.hnsw_recall(settings)
         return bench.bench(settings, args.file, args.repeat, rebuild=args.rebuild)
 
@@ -141,10 +141,12 @@ def _run(args, settings) -> int:
 
 
 def _index(args, settings) -> int:
-    from . import index as index_mod
+    from . import build
+    from .stores import open_store
+    store = open_store(settings)
     if args.verify and not args.rebuild:
         try:
-            m = index_mod.verify(settings)
+            m = store.verify()
         except IndexCorrupt as e:
             print(f"error: {e}: rebuild it with `python -m bot index --rebuild`", file=sys.stderr)
             return 1
@@ -152,28 +154,27 @@ def _index(args, settings) -> int:
             print(f"Index verified: {len(m['index_files'])} files match their checksums "
                   f"({m['documents']} file(s), {m['chunks']} chunks).")
         else:
-            print(f"Index verified: generation {m['generation']} in {index_mod.store_of(settings)}, "
+            print(f"Index verified: generation {m['generation']} in {store}, "
                   f"{len(m['blobs'])} blobs match their checksums, {m['rows']} vectors "
                   f"({m['documents']} file(s), {m['chunks']} chunks).")
         return 0
     if args.rebuild:
-        with index_mod.store_of(settings).lock():
-            m = index_mod.build(settings, reuse=False)
+        with store.lock():
+            m = build.build(settings, reuse=False)
     else:
-        reason = index_mod.stale_reason(settings)
+        reason = build.stale_reason(settings)
         if reason is None:
             try:
-                m = index_mod.load(settings).manifest
+                m = store.load().manifest
                 print(f"Index is up to date: {m['documents']} file(s), {m['chunks']} chunks ({m['embedder']}).")
                 return 0
             except IndexCorrupt as e:  # damaged on disk: rebuild it rather than give up
                 reason = str(e)
-        if index_mod.corpus_files(settings):  # else ensure() explains what is missing
+        if build.corpus_files(settings):  # else ensure() explains what is missing
             print(f"Building the index ({reason}) ...", file=sys.stderr, flush=True)
-        index_mod.ensure(settings, quiet=True)
-        m = index_mod.load(settings).manifest
-    where = index_mod.store_of(settings)
-    print(index_mod.summary(m)[:-1] + f" -> {where}{'/' if where.kind == 'folder' else ''}")
+        build.ensure(settings, quiet=True)
+        m = store.load().manifest
+    print(build.summary(m)[:-1] + f" -> {store}{'/' if store.kind == 'folder' else ''}")
     return 0
 
 

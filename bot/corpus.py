@@ -82,6 +82,15 @@ def find_paths(corpus: Path) -> list[str]:
     return sorted(found, key=lambda p: p[rel:].split(os.sep))
 
 
+def sha256_file(path: Path) -> str | None:
+    """The file's SHA-256, streamed so a large file is never read into memory at once; None if unreadable."""
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
 def decode(data: bytes) -> str | None:
     """Text of a file: UTF-8 (with or without BOM), UTF-16 with BOM, else Latin-1; None if binary."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):

@@ -1,6 +1,7 @@
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -91,19 +92,25 @@ def pg_database(server, name: str, template: str | None = None) -> str:
     return server.get_uri(name)
 
 
-def in_threads(work, n: int = 2, timeout: float = 120) -> list[Exception]:
-    """Run work() in n threads at once and wait for them; the exceptions they raised."""
-    errors: list[Exception] = []
+def in_threads(work, n: int = 2, timeout: float = 120) -> None:
+    """Run work() in n threads at once and wait for all of them: fails the test when one is
+    still running after timeout seconds (a deadlock) and re-raises what a thread raised."""
+    errors: list[BaseException] = []
 
     def run():
         try:
             work()
-        except Exception as e:  # reported by the caller
+        except BaseException as e:  # re-raised below, in the test's own thread
             errors.append(e)
 
-    threads = [threading.Thread(target=run) for _ in range(n)]
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(n)]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + timeout
     for t in threads:
-        t.join(timeout)
-    return errors
+        t.join(max(0.0, deadline - time.monotonic()))
+    running = sum(t.is_alive() for t in threads)
+    if running:
+        pytest.fail(f"{running} of {n} threads still running after {timeout} s", pytrace=False)
+    if errors:
+        raise errors[0]

