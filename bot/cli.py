@@ -1,4 +1,4 @@
-"""Command line: python -m bot index | ask | chat | serve | eval | bench | chunks."""
+"""Command line: python -m bot index | ask | chat | serve | users | eval | bench | chunks."""
 from __future__ import annotations
 
 import argparse
@@ -35,6 +35,25 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", parents=[common], help="the chat in a browser (Gradio)")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     s.add_argument("--port", type=int, default=7860)
+    s.add_argument("--users", type=Path, metavar="FILE", help="sign-in from this users file (default: users.toml "
+                   "beside the corpus folder if it exists, env BOT_USERS)")
+    s.add_argument("--no-auth", action="store_true", help="serve without sign-in on any address: everyone who can "
+                   "reach it may read, add and remove documents")
+    users_file = argparse.ArgumentParser(add_help=False)
+    users_file.add_argument("--users", type=Path, metavar="FILE", help="the users file (default: users.toml beside "
+                            "the corpus folder, env BOT_USERS)")
+    s = sub.add_parser("users", help="who may sign in to serve, and whether they may change the documents")
+    actions = s.add_subparsers(dest="action", required=True, metavar="ACTION")
+    u = actions.add_parser("add", parents=[common, users_file], help="add a user, or change a user's role and password")
+    u.add_argument("name", metavar="NAME")
+    u.add_argument("--role", choices=["reader", "editor"], required=True,
+                   help="reader: asks and reads sources; editor: also adds and removes documents")
+    u.add_argument("--password-stdin", action="store_true", help="read the password from standard input "
+                   "(one line) instead of the terminal")
+    actions.add_parser("list", parents=[common, users_file], help="the users and their roles")
+    u = actions.add_parser("remove", parents=[common, users_file], help="remove a user (signed out at their next "
+                           "request)")
+    u.add_argument("name", metavar="NAME")
     s = sub.add_parser("eval", parents=[common], help="retrieval and answer quality on a questions file")
     s.add_argument("file", type=Path, metavar="FILE")
     s.add_argument("--json", action="store_true")
@@ -61,9 +80,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = from_env().with_(corpus=args.corpus, index=args.index, store=args.store, embedder=args.embedder,
-                                model=args.model)
     try:
+        settings = from_env().with_(corpus=args.corpus, index=args.index, store=args.store, embedder=args.embedder,
+                                    model=args.model, users=getattr(args, "users", None))
         if getattr(args, "top_k", 5) < 1:
             raise BotError("--top-k must be at least 1")
         return _run(args, settings)
@@ -80,14 +99,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args, settings) -> int:
+    if args.command == "users":
+        return _users(args, settings)
     if args.command != "chunks" and not settings.store:
         from .stores.folder import check_index_folder
         check_index_folder(settings.index)  # before a server starts or a build says it begins
     if args.command == "index":
         return _index(args, settings)
     if args.command == "serve":
+        from . import users
         from .ui import serve
-        serve(settings, host=args.host, port=args.port)
+        path = settings.users  # --users or BOT_USERS: must exist; the default file only if it does
+        if path is None and not args.no_auth and users.default_path(settings).is_file():
+            path = users.default_path(settings)
+        serve(settings, host=args.host, port=args.port, users=path, no_auth=args.no_auth)
         return 0
     if args.command == "chunks":
         return _chunks(args, settings)
@@ -138,6 +163,42 @@ def _run(args, settings) -> int:
         from .terminal import chat
         return chat(bot)
     raise AssertionError(args.command)
+
+
+def _users(args, settings) -> int:
+    from . import users
+    path = users.default_path(settings)
+    if args.action == "list":
+        found = users.load(path)
+        for u in sorted(found.values(), key=lambda u: u.name):
+            print(f"{u.name}\t{u.role}")
+        if not found:
+            print(f"No users in {path}: add one with `python -m bot users add NAME --role editor`", file=sys.stderr)
+        return 0
+    users.check_name(args.name)
+    if args.action == "remove":
+        users.remove(path, args.name)
+        print(f"Removed {args.name} from {path}", file=sys.stderr)
+        return 0
+    password = _read_password(args.password_stdin)
+    new = users.add(path, args.name, args.role, password)
+    print(f"{'Added' if new else 'Updated'} {args.name} ({args.role}) in {path}", file=sys.stderr)
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    from .errors import UsersError
+    if from_stdin:
+        line = sys.stdin.readline()
+        password = line[:-1] if line.endswith("\n") else line
+        return password[:-1] if password.endswith("\r") else password
+    if not sys.stdin.isatty():
+        raise UsersError("no terminal to ask for the password: pipe it in with --password-stdin")
+    import getpass
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != password:
+        raise UsersError("the two passwords differ: run the command again")
+    return password
 
 
 def _index(args, settings) -> int:

@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from .errors import BotError
+
 # Offline by default: nothing may reach a model hub or send analytics.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -38,6 +40,10 @@ class Settings:
     history_turns: int = 4
     feedback: Path = Path("feedback.jsonl")
     max_upload_bytes: int = 2_000_000
+    # All documents together: uploads that would take the corpus folder past this are refused.
+    max_corpus_bytes: int = 200_000_000
+    # Who may sign in to the server (see users.py); None: users.toml beside the corpus folder.
+    users: Path | None = None
     # Exact search up to this many vectors, an HNSW graph above (see README, "Speed and scale"):
     # measured on 2 cores, exact search costs 11 ms at 50,000 vectors and 17-25 ms at 100,000,
     # the graph 0.3 ms, built in 17 s for 100,000 real vectors.
@@ -52,7 +58,7 @@ class Settings:
         """A copy with the given fields changed; None values are ignored."""
         known = {f.name for f in fields(self)}
         clean = {k: v for k, v in changes.items() if v is not None and k in known}
-        for key in ("corpus", "index", "feedback"):
+        for key in ("corpus", "index", "feedback", "users"):
             if key in clean:
                 clean[key] = Path(clean[key])
         return replace(self, **clean)
@@ -67,6 +73,8 @@ ENV = {
     "BOT_FEEDBACK": "feedback",
     "BOT_SENTENCE_VECTORS": "sentence_vectors",
     "BOT_CHUNK_CONTEXT": "chunk_context",
+    "BOT_USERS": "users",
+    "BOT_MAX_CORPUS_BYTES": "max_corpus_bytes",
 }
 
 
@@ -74,4 +82,9 @@ def from_env(environ=os.environ) -> Settings:
     values = {field: environ[var] for var, field in ENV.items() if environ.get(var)}
     if "chunk_context" in values:
         values["chunk_context"] = values["chunk_context"].lower() in ("1", "true", "yes")
+    if "max_corpus_bytes" in values:
+        try:
+            values["max_corpus_bytes"] = int(values["max_corpus_bytes"].replace("_", ""))
+        except ValueError:
+            raise BotError("BOT_MAX_CORPUS_BYTES must be a whole number of bytes, e.g. 200000000") from None
     return Settings().with_(**values)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import threading
 import unicodedata
 from pathlib import Path
 
@@ -18,6 +19,8 @@ MAX_NAME_CHARS = 120
 # Letters (any script), digits, space and a few harmless marks; must start with a letter or digit,
 # which also rules out hidden files, "..", and anything with a slash or backslash in it.
 _SAFE_NAME = re.compile(r"[^\W_][\w .()+-]*")
+# Uploads in this process are added one at a time, so two at once cannot both squeeze under the total limit.
+_ADDING = threading.Lock()
 
 
 def check_name(name: str) -> str:
@@ -41,7 +44,8 @@ def save(settings: Settings, name: str, data: bytes, replace: bool = False) -> P
     """Write one uploaded document into settings.corpus and return its path.
 
     Refuses unsafe names, other types, files over settings.max_upload_bytes, binary content,
-    and an existing file of the same name unless replace is True.
+    a file that would take the folder past settings.max_corpus_bytes, and an existing file of the
+    same name unless replace is True.
     """
     name = check_name(name)
     if len(data) > settings.max_upload_bytes:
@@ -70,6 +74,15 @@ def save(settings: Settings, name: str, data: bytes, replace: bool = False) -> P
         raise UploadError(f"{folder / name} exists and is not a regular file: remove it first")
     if target.exists() and not replace:
         raise UploadError(f"{folder / name} already exists: rename the upload or choose to replace the file")
+    with _ADDING:
+        total = folder_bytes(folder) - (target.stat().st_size if target.is_file() else 0) + len(data)
+        if total > settings.max_corpus_bytes:
+            raise UploadError(f"adding {name} would make the documents {total:,} bytes, over the "
+                              f"{settings.max_corpus_bytes:,}-byte limit for all documents: remove some first")
+        return _write(folder, name, target, data, replace)
+
+
+def _write(folder: Path, name: str, target: Path, data: bytes, replace: bool) -> Path:
     # Written under a hidden temporary name (the indexer skips dot files), then moved into place,
     # so the indexer never sees half a file; link() refuses to clobber a file that appeared meanwhile.
     fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=".part", dir=folder)
@@ -92,11 +105,21 @@ def save(settings: Settings, name: str, data: bytes, replace: bool = False) -> P
     return target
 
 
-def remove(settings: Settings, name: str) -> Path:
-    """Delete one document from settings.corpus by its plain file name; the caller re-indexes.
+def folder_bytes(folder: Path) -> int:
+    """The size of every file under folder, subfolders included."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:  # removed meanwhile
+                pass
+    return total
 
-    The same name checks as uploads, so nothing outside the corpus folder (or in a subfolder) can
-    be named."""
+
+def located(settings: Settings, name: str) -> Path:
+    """The document settings.corpus/name, after the same name checks as uploads, so nothing outside
+    the corpus folder (or in a subfolder) can be named; UploadError if it is not there."""
     if not isinstance(name, str) or not name.strip():
         raise UploadError("no file name given: name the document to remove")
     name = unicodedata.normalize("NFC", name.strip())
@@ -109,5 +132,11 @@ def remove(settings: Settings, name: str) -> Path:
         raise UploadError(f"{shown!r} is outside {folder}/: give a file name from the documents list")
     if target.is_symlink() or not target.is_file():
         raise UploadError(f"{name} is not in the documents folder: it may have been removed already")
+    return target
+
+
+def remove(settings: Settings, name: str) -> Path:
+    """Delete one document from settings.corpus by its plain file name (see located); the caller re-indexes."""
+    target = located(settings, name)
     target.unlink()
     return target

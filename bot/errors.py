@@ -31,3 +31,7 @@ class UnreadableDocument(BotError):
 
 class StoreError(BotError):
     """The index store (a PostgreSQL database) cannot be reached or used as given."""
+
+
+class UsersError(BotError):
+    """The users file or a users command is wrong (name, role, password, malformed file)."""

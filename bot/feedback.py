@@ -11,8 +11,9 @@ from .records import Answer
 VOTES = ("up", "down")
 
 
-def record(settings: Settings, answer: Answer | dict, vote: str | None, answer_id: str | None = None) -> dict:
-    """Save {time, vote, question, query, answer, refused, citations} to the feedback file.
+def record(settings: Settings, answer: Answer | dict, vote: str | None, answer_id: str | None = None,
+           user: str | None = None) -> dict:
+    """Save {time, vote, question, query, answer, refused, citations} (and the signed-in user) to the feedback file.
 
     With an answer_id the file keeps one line per answer: a changed vote replaces the earlier
     line, and vote=None withdraws it. Without one (the terminal, old callers) the line is appended."""
@@ -30,6 +31,8 @@ def record(settings: Settings, answer: Answer | dict, vote: str | None, answer_i
                                              "score")}
                       for c in a.get("citations", [])],
     }
+    if user:
+        entry = {"user": user, **entry}
     if answer_id:
         entry = {"answer_id": str(answer_id), **entry}
     path = settings.feedback

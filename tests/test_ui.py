@@ -58,8 +58,9 @@ def test_ask_api_returns_the_json_contract_with_a_citation(client):
 
 
 @pytest.mark.slow
-def test_only_ask_and_upload_are_exposed(client):
-    assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {"/ask", "/upload"}
+def test_only_ask_upload_and_remove_are_exposed(client):
+    assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {"/ask", "/upload",
+                                                                                               "/remove"}
 
 
 @pytest.mark.slow

@@ -37,13 +37,14 @@ def copy_settings(base: Settings, folder: Path) -> Settings:
     return Settings(corpus=folder / "corpus", index=folder / "index", feedback=folder / "feedback.jsonl")
 
 
-def start(settings: Settings, ready_timeout: float = 180, wait: bool = True):
+def start(settings: Settings, ready_timeout: float = 180, wait: bool = True, **serve_args):
     """(url, demo, engine) for a server running in this process; call demo.close() when done.
 
-    wait=False returns while the index may still be building (for the waiting-room tests)."""
+    wait=False returns while the index may still be building (for the waiting-room tests);
+    serve_args go to serve (users=FILE for sign-in)."""
     from bot.ui import serve
     port = free_port()
-    demo, engine = serve(settings, host="127.0.0.1", port=port, block=False)
+    demo, engine = serve(settings, host="127.0.0.1", port=port, block=False, **serve_args)
     if wait and (not engine.ready.wait(ready_timeout) or engine.bot is None):
         demo.close()
         raise RuntimeError(f"the index did not come up: {engine.error}")

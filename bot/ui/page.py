@@ -13,11 +13,12 @@ import time
 import uuid
 from pathlib import Path
 
-from .. import documents, feedback
+from .. import audit, documents, feedback
 from ..readers import SUFFIXES
 from ..config import Settings
 from ..errors import BotError, UploadError
 from . import assets
+from .access import AUTH_MESSAGE, Access, is_loopback
 from .engine import Engine
 from .rendering import (answer_html, conversation_text, documents_html, progress_text, sources_html,
                         status_html, system_html)
@@ -119,19 +120,22 @@ def clean_notice(settings: Settings, message: str) -> str:
     return message
 
 
-def build(engine: Engine):
-    """The gr.Blocks app around an Engine (not launched)."""
+def build(engine: Engine, access: Access | None = None):
+    """The gr.Blocks app around an Engine (not launched); access: sign-in and roles (default: open)."""
     import gradio as gr
 
     settings = engine.settings
+    access = access or Access()
 
     def gloss_for(text):
         return engine.gloss(text)
 
-    def side_panels():
-        return (TITLE + status_html(engine.manifest, engine.building, engine.error, engine.progress),
+    def side_panels(request=None):
+        return (TITLE + status_html(engine.manifest, engine.building, engine.error, engine.progress)
+                + access.whoami_html(request),
                 documents_html(engine.manifest, engine.passages_per_document(), engine.progress, engine.building,
-                               engine.waiting_files() if engine.manifest is None else ()))
+                               engine.waiting_files() if engine.manifest is None else (),
+                               editable=access.may_edit(request)))
 
     def saved_value(messages, session):
         return {"messages": messages, "session": session}
@@ -152,7 +156,7 @@ def build(engine: Engine):
             turns = [session["answers"][a] for a in session["order"]]
             yield messages, gr.update(), session, saved_value(messages, session), conversation_text(turns)
 
-    def restore(saved):
+    def restore(saved, request: gr.Request):
         saved = saved if isinstance(saved, dict) else {}
         messages, session = saved.get("messages") or [], saved.get("session") or new_session()
         if not isinstance(messages, list) or not isinstance(session, dict) or set(session) != set(new_session()):
@@ -161,16 +165,19 @@ def build(engine: Engine):
                             for m in messages if m.get("role") == "user"], ensure_ascii=False)
         last = session["answers"].get(session["order"][-1]) if session["order"] else None
         turns = [session["answers"][a] for a in session["order"]]
-        return messages, session, asked, sources_html(last, gloss_for), conversation_text(turns), *side_panels()
+        return (messages, session, asked, sources_html(last, gloss_for), conversation_text(turns),
+                *side_panels(request), gr.update(visible=access.may_edit(request)))
 
     def new_conversation():
         return [], sources_html(None), new_session(), "[]", saved_value([], new_session()), ""
 
-    def bridge(command, session):
+    def bridge(command, session, request: gr.Request):
         """Clicks in the page's own HTML (chips, 'Show in document', Remove) arrive here as JSON."""
         try:
-            cmd = json.loads(command or "{}")
+            cmd = json.loads(command or "{}") if isinstance(command, str) else None
         except ValueError:
+            cmd = None
+        if not isinstance(cmd, dict):
             return gr.update(), gr.update(), gr.update(), gr.update()
         answers = (session or {}).get("answers", {})
         op = cmd.get("op")
@@ -187,39 +194,54 @@ def build(engine: Engine):
             return html_.replace('class="back"', f'class="back" data-aid="{answer["id"]}"'), \
                 gr.update(), gr.update(), gr.update()
         if op == "remove":
-            name = str(cmd.get("name", ""))
-            try:
-                engine.begin_change()
-                documents.remove(settings, name)
-                note = f"Removed {name}."
-                engine.refresh()
-            except BotError as e:
-                engine.end_change()
-                note = f"Not removed: {e}"
-            return (gr.update(), *side_panels(), _plain(clean_notice(settings, note)))
+            note = remove_document(str(cmd.get("name", "")), request)
+            return (gr.update(), *side_panels(request), _plain(clean_notice(settings, note)))
         return gr.update(), gr.update(), gr.update(), gr.update()
 
-    def vote(session, data: gr.LikeData):
+    def remove_document(name: str, request) -> str:
+        """Remove one document as the request's user; the note to show. Editors only."""
+        if not access.may_edit(request):
+            access.reject(request, "remove: only editors may remove documents")
+            return "Not removed: only editors may remove documents."
+        try:
+            engine.begin_change()
+            digest = audit.sha256(documents.located(settings, name).read_bytes())
+            removed = documents.remove(settings, name)
+            audit.record(settings, "remove", access.name(request), removed.name, digest)
+            note = f"Removed {removed.name}."
+            engine.refresh()
+        except BotError as e:
+            engine.end_change()
+            note = f"Not removed: {e}"
+        return note
+
+    def vote(session, data: gr.LikeData, request: gr.Request):
         index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
         aid = (session or {}).get("by_index", {}).get(str(index))
         answer = (session or {}).get("answers", {}).get(aid)
         if answer is None:
             return gr.update()
         choice = {True: "up", False: "down", "Like": "up", "Dislike": "down"}.get(data.liked)
-        feedback.record(settings, answer, choice, answer_id=aid)
+        feedback.record(settings, answer, choice, answer_id=aid, user=access.name(request))
         return _plain("Vote saved." if choice else "Vote withdrawn.")
 
-    def status():
+    def status(request: gr.Request):
         engine.sync()  # another server over the same store may have re-indexed
-        return side_panels()
+        return side_panels(request)
 
-    def upload(files, replace):
+    def upload(files, replace, request: gr.Request):
+        if not access.may_edit(request):
+            access.reject(request, "upload: only editors may add documents")
+            yield gr.update(), gr.update(), "Not added: only editors may add documents."
+            return
+        if not isinstance(files, (list, type(None))) or not all(isinstance(f, str) for f in files or ()):
+            raise access.reject(request, "upload: files must be a list of uploaded files")
         names = [Path(f).name for f in files or []]
         if not names:
             yield gr.update(), gr.update(), "No file was uploaded."
             return
         engine.begin_change()
-        yield (*side_panels(), _plain(f"Adding {', '.join(names)}…"))
+        yield (*side_panels(request), _plain(f"Adding {', '.join(names)}…"))
         notes, added = [], 0
         for f in files:
             path = Path(f)  # Gradio's temporary copy, named as the uploaded file
@@ -228,7 +250,11 @@ def build(engine: Engine):
                 if size > settings.max_upload_bytes:  # checked before reading it all
                     raise UploadError(f"{path.name} is {size:,} bytes, over the "
                                       f"{settings.max_upload_bytes:,}-byte limit: split it into smaller files")
-                saved = documents.save(settings, path.name, path.read_bytes(), replace=bool(replace))
+                data = path.read_bytes()
+                existed = (settings.corpus / documents.check_name(path.name)).is_file()
+                saved = documents.save(settings, path.name, data, replace=bool(replace))
+                audit.record(settings, "replace" if existed else "upload", access.name(request), saved.name,
+                             audit.sha256(data))
                 notes.append(f"Added {saved.name}.")
                 added += 1
             except BotError as e:
@@ -243,22 +269,35 @@ def build(engine: Engine):
                              f"{m['chunks']} passages.")
         else:
             engine.end_change()
-        yield (*side_panels(), _plain(clean_notice(settings, " ".join(notes))))
+        yield (*side_panels(request), _plain(clean_notice(settings, " ".join(notes))))
 
-    def api_ask(question: str, history: list[str] | None = None) -> dict:
+    def api_ask(question: str, history: list[str] | None = None, request: gr.Request = None) -> dict:
         """Answer one question from the documents; returns the JSON object of the CLI contract.
 
         history: the "query" values of earlier turns of the same conversation, oldest first."""
-        if not engine.wait(API_WAIT_SECONDS) or engine.bot is None:
-            raise gr.Error(engine.error or WAITING)
+        if not isinstance(question, str):
+            raise access.reject(request, f"/ask: the question is a {type(question).__name__}, not text")
+        if not question.strip():
+            raise access.reject(request, "/ask: the question is empty")
         if not isinstance(history, (list, type(None))) or not all(isinstance(h, str) for h in history or ()):
-            raise gr.Error("history must be a list of strings: the query of each earlier turn")
+            raise access.reject(request, "/ask: history must be a list of strings: the query of each earlier turn")
+        if not engine.wait(API_WAIT_SECONDS) or engine.bot is None:
+            raise gr.Error(engine.error or WAITING, print_exception=False)
         try:
             return engine.ask(question, history or ()).to_dict()
         except BotError as e:
-            raise gr.Error(str(e)) from None
+            raise access.reject(request, f"/ask: {e}") from None
 
-    with gr.Blocks(title="Ask the documents") as demo:
+    def api_remove(name: str, request: gr.Request = None) -> str:
+        """Remove one document from the documents folder by its file name (editors only); says what happened."""
+        if not isinstance(name, str) or not name.strip():
+            raise access.reject(request, "/remove: no file name given")
+        note = clean_notice(settings, remove_document(name, request))
+        if not note.startswith("Removed"):
+            raise gr.Error(note, print_exception=False)
+        return note
+
+    with access.blocks(title="Ask the documents") as demo:
         status_line = gr.HTML(TITLE + status_html(None), elem_id="app-status", padding=False)
         timer = gr.Timer(1.0, active=True)
         session = gr.State(new_session())
@@ -283,7 +322,8 @@ def build(engine: Engine):
                     vote_note = gr.HTML("", elem_id="vote-note", padding=False)
             with gr.Column(scale=2, min_width=300, elem_id="side-col"):
                 docs = gr.HTML(documents_html(None), elem_id="documents", padding=False)
-                with gr.Row(elem_id="upload-row"):
+                # Hidden until the page knows its user is an editor (always, without sign-in).
+                with gr.Row(elem_id="upload-row", visible=not access.enabled) as upload_row:
                     up = gr.UploadButton("Add documents", file_types=UPLOAD_SUFFIXES, file_count="multiple",
                                          size="sm", min_width=120, elem_id="upload-btn")
                     replace = gr.Checkbox(label="replace same name", value=False, min_width=120, elem_id="replace")
@@ -309,11 +349,13 @@ def build(engine: Engine):
         chat.like(vote, inputs=[session], outputs=[vote_note], **private)
         go.click(bridge, [command, session], [sources, status_line, docs, notice], show_progress="hidden",
                  concurrency_limit=4, **private)
-        demo.load(restore, [saved], [chat, session, asked, sources, copy_text, status_line, docs], **private)
+        demo.load(restore, [saved], [chat, session, asked, sources, copy_text, status_line, docs, upload_row],
+                  **private)
         timer.tick(status, outputs=[status_line, docs], show_progress="hidden", queue=False, **private)
         up.upload(upload, inputs=[up, replace], outputs=[status_line, docs, notice], api_name="upload",
                   show_progress="hidden")
         gr.api(api_ask, api_name="ask")
+        gr.api(api_remove, api_name="remove")
     return demo
 
 
@@ -322,16 +364,6 @@ def theme():
     # Plain font names only: a Google or packaged web font would be fetched by the browser.
     return gr.themes.Soft(font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica", "Arial",
                                 "sans-serif"], font_mono=["ui-monospace", "Menlo", "Consolas", "monospace"])
-
-
-def is_loopback(host: str) -> bool:
-    import ipaddress
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_port(host: str, port: int) -> None:
@@ -349,21 +381,32 @@ def _check_port(host: str, port: int) -> None:
         raise BotError(f"cannot serve on {host}:{port} ({reason}): check --host and --port") from None
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, block: bool = True):
-    """Build the index in the background and serve the chat; with block=False return (demo, engine)."""
-    if not is_loopback(host):
-        print(f"warning: serving on {host}: anyone who can reach this machine on port {port} can read the "
-              "documents, add and remove files. Use --host 127.0.0.1 to keep it on this machine.", file=sys.stderr)
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, block: bool = True,
+          users: Path | None = None, no_auth: bool = False):
+    """Build the index in the background and serve the chat; with block=False return (demo, engine).
+
+    users: the users file; everyone must sign in and their role decides what they may do. Without
+    one the page is open, which is refused on any address but this machine's unless no_auth."""
+    access = Access.for_server(users, host, no_auth)
+    if not is_loopback(host) and not access.enabled:
+        print(f"warning: serving on {host} without sign-in (--no-auth): anyone who can reach this machine on port "
+              f"{port} can read the documents, add and remove files.", file=sys.stderr)
     _check_port(host, port)
-    print(f"Votes on answers are kept in {settings.feedback}", file=sys.stderr)
+    print(f"Votes on answers are kept in {settings.feedback}, uploads and removals in {audit.path(settings)}",
+          file=sys.stderr)
+    if access.enabled:
+        print(f"Sign-in required: {len(access.directory.users())} user(s) in {users}", file=sys.stderr)
     engine = Engine(settings).start()
-    demo = build(engine)
+    demo = build(engine, access)
     demo.queue(default_concurrency_limit=4)
+    signin = dict(auth=access.auth, auth_message=AUTH_MESSAGE) if access.enabled else {}
+    from starlette.middleware import Middleware
     # quiet: Gradio's own lines suggest share=True (a public tunnel), which an offline tool never wants.
     demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, quiet=True,
                 prevent_thread_lock=True, show_error=True, theme=theme(), css=assets.CSS, js=assets.PAGE_JS,
                 footer_links=["api"], max_file_size=settings.max_upload_bytes, ssr_mode=False,
-                mcp_server=False, pwa=False, enable_monitoring=False)
+                mcp_server=False, pwa=False, enable_monitoring=False,
+                app_kwargs={"middleware": [Middleware(access.middleware())]}, **signin)
     if block:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         print(f"The chat page is at http://{shown}:{port}/ : open it in a browser. Ctrl-C stops the server.",

@@ -185,10 +185,11 @@ def status_html(manifest: dict | None, building: bool = False, error: str | None
 
 
 def documents_html(manifest: dict | None, passages: dict[str, int] | None = None, progress=None,
-                   building: bool = False, waiting: list[str] = ()) -> str:
+                   building: bool = False, waiting: list[str] = (), editable: bool = True) -> str:
     """The documents panel: name, format, passages, when indexed, and a remove button per file.
 
-    waiting: the files of a first build still running, listed as "being indexed"."""
+    waiting: the files of a first build still running, listed as "being indexed".
+    editable: False for a reader, who gets no Remove buttons and no hint to add files."""
     rows = []
     passages = passages or {}
     root = "corpus"
@@ -201,18 +202,21 @@ def documents_html(manifest: dict | None, passages: dict[str, int] | None = None
         rows.append(f'<li class="doc" data-name="{html.escape(name)}"><span class="doc-name" title="{html.escape(root + "/" + name)}">'
                     f'{html.escape(name)}</span><span class="doc-meta">{fmt} · {state} · '
                     f'indexed {html.escape(_when((manifest or {}).get("built_at", "")))}</span>'
-                    f'<button class="rm" type="button" data-name="{html.escape(name)}" '
-                    f'title="Delete {html.escape(name)} from the documents folder">Remove</button></li>')
+                    + (f'<button class="rm" type="button" data-name="{html.escape(name)}" '
+                       f'title="Delete {html.escape(name)} from the documents folder">Remove</button>' * editable)
+                    + '</li>')
     if manifest is None:
         rows = [f'<li class="doc"><span class="doc-name">{html.escape(name)}</span><span class="doc-meta">'
                 f'{(PurePosixPath(name).suffix.lstrip(".") or "text").upper()} · being indexed…</span></li>'
                 for name in waiting]
-    body = "".join(rows) or '<li class="doc-none">No documents yet: add some below.</li>'
+    body = "".join(rows) or ('<li class="doc-none">No documents yet: add some below.</li>' if editable
+                             else '<li class="doc-none">No documents yet.</li>')
     bar = progress_html(progress) if building else ""
     count = len(rows)
+    hint = ('<div class="drop-hint">Drop .txt, .md, .pdf, .docx or .html files here, or use “Add documents”.</div>'
+            if editable else "")
     return (f'<div class="docs"><div class="docs-head">Documents ({count})</div>{bar}'
-            f'<ul class="doc-list">{body}</ul>'
-            '<div class="drop-hint">Drop .txt, .md, .pdf, .docx or .html files here, or use “Add documents”.</div></div>')
+            f'<ul class="doc-list">{body}</ul>{hint}</div>')
 
 
 def conversation_text(turns: list[dict]) -> str:
