@@ -93,7 +93,10 @@ class SignIn:
 
     @staticmethod
     def keys(name: str, address: str | None) -> list[str]:
-        return [f"name:{name}"] + ([f"address:{address}"] if address else [])
+        """The throttle's keys; every string that is no user name shares one, so a flood of
+        made-up (or megabyte-long) names costs no memory."""
+        return [f"name:{name}" if valid_name(name) else "name:(not a user name)"] + \
+            ([f"address:{address}"] if address else [])
 
     def wait(self, name: str, address: str | None) -> float:
         return self.throttle.wait(self.keys(name, address))

@@ -173,6 +173,7 @@ def test_sign_in_checks_the_hash_and_refuses_while_the_name_must_wait(tmp_path, 
     assert sum("sign-in refused user=rita" in x and "next attempt in 1 s" in x for x in lines) == 1
     assert "wrong-password" not in err and READER_PW not in err and "x" * 100 not in err
     assert "user=(not a user name, 5000 characters)" in err
+    assert SignIn.keys("x" * 5000, None) == SignIn.keys("a b", None) == ["name:(not a user name)"]
 
 
 def test_a_burst_of_guesses_is_checked_one_at_a_time(tmp_path, capsys):

@@ -99,7 +99,9 @@ class Access:
         """Gradio's auth callable: attempts for one name or address run one at a time, so a burst
         of guesses cannot all run before the first failures are counted."""
         address = _CLIENT.get()
-        async with self._one_at_a_time(f"address:{address}"), self._one_at_a_time(f"name:{name}"):
+        name_key, *address_key = self.signin.keys(name, address)
+        async with self._one_at_a_time(address_key[0] if address_key else "address:-"), \
+                self._one_at_a_time(name_key):
             wait = self.signin.wait(name, address)
             if 0 < wait <= HOLD_SECONDS:
                 await asyncio.sleep(wait)
