@@ -2,6 +2,7 @@
 same answers as the index folder, generations that readers only ever see whole, one builder at
 a time, and two servers over one database that agree and share a re-index."""
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -195,6 +196,7 @@ def test_two_servers_over_one_store_agree_and_share_a_reindex(pg_server, article
             port = free_port()
             procs.append(subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), "--corpus",
                                            str(s.corpus), "--store", s.store], cwd=ROOT,
+                                          env={**os.environ, "BOT_FEEDBACK": str(s.feedback)},  # audit log too
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             urls.append(f"http://127.0.0.1:{port}/")
         for url in urls:
