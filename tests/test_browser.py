@@ -9,21 +9,14 @@ import re
 import shutil
 import statistics
 import time
-from pathlib import Path
 
 import pytest
 
-from ui_server import copy_settings, start
+from browser_kit import (ARTICLE, BOT, DESKTOP, PHONE, SHOTS, ask, ask_done, box_is_empty_at_once,  # noqa: F401
+                         browser, feedback_lines, need_dictionary, no_horizontal_overflow, open_page, opener, send,
+                         server, shot)
+from ui_server import start
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
-LOCAL = ("http://127.0.0.1:", "data:", "blob:", "about:")
-BOT = '#chat [data-testid="bot"]'
-ARTICLE = "vertriebsleiter-vs-vertriebsoperationsleiter.txt"
-DESKTOP = dict(width=1280, height=800)
-PHONE = dict(width=390, height=844, device_scale_factor=2, is_mobile=True, has_touch=True)
 XSS_DOC = ("# Zanzibar\n\nThe Zanzibar protocol is owned by the platform team, led by Priya Raman. "
            "Its test string is <script>alert(1)</script> and <img src=x onerror=alert(1)> and ${alert(1)}.\n")
 LATENCY_QUESTIONS = [
@@ -34,103 +27,6 @@ LATENCY_QUESTIONS = [
 ]
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (the test never downloads a browser)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def server(bot, article_settings, tmp_path_factory):
-    settings = copy_settings(article_settings, tmp_path_factory.mktemp("browser"))
-    url, demo, engine = start(settings)
-    yield url, settings, engine
-    demo.close()
-
-
-def _opener(browser, url, contexts, outside, dialogs, ready=True):
-    def open_(size=DESKTOP, context=None, **kw):
-        size = dict(size)
-        viewport = {"width": size.pop("width"), "height": size.pop("height")}
-        ctx = context or browser.new_context(viewport=viewport, **size, **kw)
-        contexts.append(ctx)
-        page = ctx.new_page()
-        page.on("request", lambda r: None if r.url.startswith(LOCAL) else outside.append(r.url))
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.goto(url)
-        page.wait_for_selector("#question textarea", timeout=30_000)
-        if ready:
-            page.wait_for_selector("#documents .doc button.rm", timeout=30_000)
-        return page
-    return open_
-
-
-@pytest.fixture
-def open_page(browser, server):
-    """open_page(size) -> a fresh browser session's page; fails the test on outside requests or dialogs."""
-    contexts, outside, dialogs = [], [], []
-    yield _opener(browser, server[0], contexts, outside, dialogs)
-    for ctx in set(contexts):
-        ctx.close()
-    assert not outside, f"requests left the machine: {outside}"
-    assert not dialogs, f"a script ran or a dialog opened: {dialogs}"
-
-
-def shot(page, name: str, full_page: bool = False) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
-
-
-def send(page, question: str) -> int:
-    """Type the question and press Enter; the number of bot messages before it."""
-    before = page.locator(BOT).count()
-    page.fill("#question textarea", question)
-    page.press("#question textarea", "Enter")
-    return before
-
-
-def ask_done(page, before: int, timeout: int = 30_000) -> str:
-    """The text of the answer after the first `before` bot messages, once it is finished (.ans)."""
-    page.wait_for_function(
-        "([sel, n]) => { const b = document.querySelectorAll(sel); return b.length > n && b[n].querySelector('.ans'); }",
-        arg=[BOT, before], timeout=timeout)
-    return page.locator(BOT).nth(before).inner_text()
-
-
-def ask(page, question: str) -> str:
-    return ask_done(page, send(page, question))
-
-
-def no_horizontal_overflow(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
-
-
-def box_is_empty_at_once(page, within_ms: int = 250) -> bool:
-    """Emptied in the browser right after Enter: within a few frames, no server round trip needed."""
-    try:
-        page.wait_for_function("document.querySelector('#question textarea').value === ''", polling="raf",
-                               timeout=within_ms)
-        return True
-    except Exception:
-        return False
-
-
-def feedback_lines(settings, want: int, deadline: float = 10) -> list[dict]:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        text = settings.feedback.read_text(encoding="utf-8") if settings.feedback.exists() else ""
-        lines = [json.loads(x) for x in text.splitlines() if x.strip()]
-        if len(lines) == want and text.endswith("\n"):
-            return lines
-        time.sleep(0.1)
-    return lines
 
 
 def test_desktop_documents_chip_viewer_and_layout(open_page, server):
@@ -353,7 +249,7 @@ def test_question_while_indexing_waits_with_progress_then_is_answered(browser, a
     url, demo, engine = start(settings, wait=False)
     contexts, outside, dialogs = [], [], []
     try:
-        page = _opener(browser, url, contexts, outside, dialogs, ready=False)(DESKTOP)
+        page = opener(browser, url, contexts, outside, dialogs, ready=False)(DESKTOP)
         if engine.ready.is_set():
             pytest.skip("the index was built before the page loaded: nothing to wait for")
         assert "Indexing the documents" in page.locator("#app-status").inner_text()
@@ -379,23 +275,23 @@ def test_question_while_indexing_waits_with_progress_then_is_answered(browser, a
     assert not outside and not dialogs
 
 
-def test_gloss_for_german_quotes_under_an_english_question(open_page, server):
-    _, _, engine = server
-    quote = "Vertriebsoperationsleiter spielen eine entscheidende Rolle in der Verkaufsprognose."
-    if not engine.bot.gloss(quote):
-        pytest.skip("Chatbot.gloss returns {} for the article: the dictionary lexicon (issue 7/9) is not there yet")
+def test_gloss_for_german_quotes_under_an_english_question(open_page):
+    need_dictionary()  # installed, a missing gloss fails here: it never skips
     page = open_page(DESKTOP)
     ask(page, "Who owns forecasting?")
-    gloss = page.locator("#sources-panel .src-card mark .gl").first
-    gloss.hover()
-    assert gloss.get_attribute("data-gloss")
+    for where in (f"{BOT} .ans", "#sources-panel .src-card mark"):  # in the answer itself, and in its sources
+        gloss = page.locator(f"{where} .gl").first
+        gloss.hover()
+        assert gloss.get_attribute("title"), where
+        assert gloss.get_attribute("title") in page.evaluate("(g) => getComputedStyle(g, '::after').content",
+                                                              gloss.element_handle())
     shot(page, "desktop-gloss")
 
 
 def test_no_gloss_and_no_error_for_german_questions(open_page):
     page = open_page(DESKTOP)
     ask(page, "Wer ist für die Verkaufsprognose zuständig?")
-    assert page.locator("#sources-panel .gl").count() == 0
+    assert page.locator("#sources-panel .gl").count() == 0 and page.locator(f"{BOT} .gl").count() == 0
 
 
 def test_time_to_first_streamed_text(open_page):

@@ -159,7 +159,7 @@ def _parsed(markup: str) -> _Tags:
     return parsed
 
 
-SAFE_TAGS = {"div", "article", "span", "blockquote", "mark", "button", "details", "summary", "ul", "li", "br",
+SAFE_TAGS = {"div", "article", "section", "span", "blockquote", "mark", "button", "details", "summary", "ul", "li", "br",
              "progress", "h1"}
 
 
@@ -242,7 +242,7 @@ def test_documents_panel_lists_files_with_format_passages_and_progress():
     assert "not readable: skipped" in text and "sub/b <x>.pdf" in text
     assert [a["data-name"] for t, a in parsed.tags if t == "button"] == ["a.md", "sub/b <x>.pdf", "c.txt"]
     busy = documents_html(m, {}, BuildProgress("embedding", 1, 3, 40, 120, 12.4), building=True)
-    assert '<progress max="120" value="40">' in busy
+    assert '<progress aria-label="Indexing progress" max="120" value="40">' in busy
     assert "Indexing: 1 of 3 files, 40 of 120 passages, about 12 s left" in busy
     assert "<progress" not in panel
     first_build = documents_html(None, waiting=["a.md"], building=True)
@@ -254,7 +254,7 @@ def test_gloss_wraps_german_words_only_when_the_asker_is_english():
     text = "Die Verkaufsprognose ist wichtig."
     out = highlighted(text, [(0, len(text))], {"Verkaufsprognose": ["sales forecast (Verkauf + Prognose)"]})
     parsed = _parsed(out)
-    assert ("span", {"class": "gl", "tabindex": "0", "data-gloss": "sales forecast (Verkauf + Prognose)",
+    assert ("span", {"class": "gl", "tabindex": "0", "role": "button",
                      "title": "sales forecast (Verkauf + Prognose)"}) in parsed.tags
     assert "".join(parsed.text) == text
     answer = _answer_with(text)
@@ -266,6 +266,20 @@ def test_gloss_wraps_german_words_only_when_the_asker_is_english():
     assert 'class="gl"' not in sources_html(answer, lambda t: lookup)
     answer["question"] = "Who owns the sales forecast?"
     assert 'class="gl"' not in sources_html(answer, lambda t: {})  # no dictionary: no gloss, no error
+
+
+def test_answer_bubble_glosses_german_words_once_for_an_english_asker():
+    from bot.ui import answer_html
+    answer = _answer_with("Die Verkaufsprognose und die Verkaufsprognose [2] ist wichtig.")
+    answer["question"] = "Who owns the sales forecast?"
+    lookup = {"Verkaufsprognose": ["sales forecast"]}
+    parsed = _parsed(answer_html(answer, lambda t: lookup))
+    glosses = [a for t, a in parsed.tags if t == "span" and a.get("class") == "gl"]
+    assert glosses == [{"class": "gl", "tabindex": "0", "role": "button", "title": "sales forecast"}]  # once
+    assert [a["class"] for t, a in parsed.tags if t == "button"] == ["cite aid-abc123 n-1"]  # [2] is not cited
+    assert "".join(parsed.text) == answer["answer"]  # the text reads as before, [n] included
+    answer["question"] = "Wer ist für die Verkaufsprognose zuständig?"
+    assert 'class="gl"' not in answer_html(answer, lambda t: lookup)
 
 
 def test_viewer_shows_the_paragraphs_around_the_passage(bot):

@@ -28,8 +28,9 @@ COPY_JS = """(text) => {
   else fallback();
 }"""
 
-# Clicks inside our own HTML (chips, "Show in document", Remove), drag-and-drop onto the documents
-# panel, the phone's "Sources (n)" drawer, and scrolling the viewer to the cited passage.
+# Clicks and keys inside our own HTML (chips, glosses, "Show in document", "← Sources", Remove),
+# drag-and-drop onto the documents panel, the phone's "Sources (n)" drawer, and where the
+# panel scrolls and the keyboard's focus goes when its content changes.
 PAGE_JS = """() => {
   const send = (cmd) => {
     const t = document.querySelector('#bridge textarea, #bridge input');
@@ -40,6 +41,7 @@ PAGE_JS = """() => {
     setTimeout(() => go.click(), 0);
   };
   const phone = () => window.matchMedia('(max-width: 760px)').matches;
+  const panel = () => document.querySelector('#sources-panel');
   // Gradio scopes the page's CSS to its container, so the drawer state lives on #main, not <body>.
   const main = () => document.querySelector('#main') || document.body;
   const isOpen = () => main().classList.contains('drawer-open');
@@ -51,9 +53,9 @@ PAGE_JS = """() => {
   };
   const label = () => {
     const b = document.querySelector('#sources-toggle');
-    const panel = document.querySelector('#sources-panel');
-    if (!b || !panel) return;
-    const n = panel.querySelectorAll('.src-card').length;
+    const p = panel();
+    if (!b || !p) return;
+    const n = p.querySelectorAll('.src-card').length;
     const text = isOpen() ? 'Close sources' : `Sources (${n})`;
     if (b.textContent !== text) b.textContent = text;  // unconditional writes would re-trigger the observer
   };
@@ -61,14 +63,23 @@ PAGE_JS = """() => {
     const c = [...el.classList].find(x => x.startsWith(prefix));
     return c ? c.slice(prefix.length) : '';
   };
+  // Where the keyboard's focus goes once the panel shows what was asked for: the viewer after a
+  // chip, the top of the source cards after "← Sources"; the chip again after Esc.
+  let want = null, opener = null;
+  const shown = () => [...(panel()?.querySelectorAll('[data-source]') || [])].map(e => e.dataset.source);
+  const gloss = (g, open) => {
+    document.querySelectorAll('.gl.open').forEach(x => { if (x !== g) x.classList.remove('open'); });
+    if (g) g.classList.toggle('open', open);
+  };
   document.addEventListener('click', (e) => {
     const chip = e.target.closest('button.cite');
-    if (chip) { e.preventDefault(); send({op: 'open', aid: classArg(chip, 'aid-'), n: +classArg(chip, 'n-')});
+    if (chip) { e.preventDefault(); want = 'viewer'; opener = chip;
+                send({op: 'open', aid: classArg(chip, 'aid-'), n: +classArg(chip, 'n-')});
                 if (phone()) drawer(true); return; }
-    const opener = e.target.closest('button.open-doc');
-    if (opener) { send({op: 'open', aid: opener.dataset.aid, n: +opener.dataset.n}); return; }
+    const show = e.target.closest('button.open-doc');
+    if (show) { want = 'viewer'; opener = show; send({op: 'open', aid: show.dataset.aid, n: +show.dataset.n}); return; }
     const back = e.target.closest('.viewer button.back');
-    if (back) { send({op: 'sources', aid: back.dataset.aid}); return; }
+    if (back) { want = 'sources'; send({op: 'sources', aid: back.dataset.aid}); return; }
     const rm = e.target.closest('button.rm');
     if (rm) {
       const row = rm.closest('li.doc');
@@ -78,14 +89,25 @@ PAGE_JS = """() => {
       box.append(`Delete ${rm.dataset.name} from the documents folder? `);
       const yes = document.createElement('button'); yes.type = 'button'; yes.className = 'rm-yes'; yes.textContent = 'Delete';
       const no = document.createElement('button'); no.type = 'button'; no.className = 'rm-no'; no.textContent = 'Cancel';
-      yes.onclick = () => { box.textContent = 'Removing…'; send({op: 'remove', name: rm.dataset.name}); };
-      no.onclick = () => box.remove();
+      yes.onclick = () => { box.textContent = 'Removing…'; send({op: 'remove', name: rm.dataset.name, shows: shown()}); };
+      no.onclick = () => { box.remove(); rm.focus(); };
       box.append(yes, ' ', no);
       row.append(box);
       return;
     }
     if (e.target.closest('#sources-toggle')) { drawer(!isOpen()); return; }
-    if (e.target.closest('.gl')) { e.target.closest('.gl').focus(); }
+    const g = e.target.closest('.gl');
+    gloss(g, g ? !g.classList.contains('open') : false);
+  });
+  document.addEventListener('keydown', (e) => {
+    const g = e.target.closest && e.target.closest('.gl');
+    if (g && (e.key === 'Enter' || e.key === ' ')) { e.preventDefault(); gloss(g, !g.classList.contains('open')); return; }
+    if (e.key !== 'Escape') return;
+    if (document.querySelector('.gl.open')) { gloss(null); return; }
+    const p = panel();
+    const back = p && p.querySelector('.viewer button.back');
+    if (back && p.contains(document.activeElement)) { back.click(); return; }
+    if (isOpen()) { drawer(false); (opener && opener.isConnected ? opener : document.querySelector('#sources-toggle')).focus(); }
   });
   // Dropping files anywhere on the documents panel hands them to the upload button's file input.
   const side = () => document.querySelector('#documents');
@@ -100,26 +122,51 @@ PAGE_JS = """() => {
     input.files = e.dataTransfer.files;
     input.dispatchEvent(new Event('change', {bubbles: true}));
   });
+  // On a phone the toggle sits in the row of chat tools, where it covers nothing.
   const toggle = document.createElement('button');
   toggle.id = 'sources-toggle'; toggle.type = 'button'; toggle.setAttribute('aria-expanded', 'false');
+  toggle.setAttribute('aria-controls', 'sources-panel');
   toggle.textContent = 'Sources (0)';
-  (document.querySelector('#main') || document.body).appendChild(toggle);
-  // When the viewer opens, bring the cited passage into view inside the panel (not the page).
-  let lastCited = null;
+  (document.querySelector('#chat-tools') || document.querySelector('#main') || document.body).appendChild(toggle);
+  let lastCited = null, lastList = null;
+  const tidy = () => {
+    // Gradio labels each chat message with its HTML source: a screen reader would read the markup
+    // aloud. Without the label the message's own text (and its chips) is what is read.
+    document.querySelectorAll('#chat [aria-label*="<"]').forEach(m => m.removeAttribute('aria-label'));
+    document.querySelectorAll('#chat button.cite:not([aria-label])').forEach(c =>
+      c.setAttribute('aria-label', `Source ${classArg(c, 'n-')}`));
+    const p = panel();
+    if (p && !p.hasAttribute('role')) { p.setAttribute('role', 'region'); p.setAttribute('aria-label', 'Sources'); }
+  };
   new MutationObserver(() => {
+    tidy();
     label();
-    const panel = document.querySelector('#sources-panel');
-    const cited = panel && panel.querySelector('#cited');
+    const p = panel();
+    if (!p) return;
+    const cited = p.querySelector('#cited');
     if (cited && cited !== lastCited) {
+      // The viewer opened: bring the cited passage into view inside the panel (not the page).
       lastCited = cited;
-      const scroller = panel;
+      const viewer = p.querySelector('.viewer');
+      if (want === 'viewer' && viewer) viewer.focus({preventScroll: true});
+      want = null;
       requestAnimationFrame(() => {
-        const top = cited.getBoundingClientRect().top - scroller.getBoundingClientRect().top + scroller.scrollTop;
-        const head = panel.querySelector('.viewer-head');  // sticky: keep the passage below it
-        scroller.scrollTop = Math.max(0, top - (head ? head.offsetHeight : 0) - 24);
+        const top = cited.getBoundingClientRect().top - p.getBoundingClientRect().top + p.scrollTop;
+        const head = p.querySelector('.viewer-head');  // sticky: keep the passage below it
+        p.scrollTop = Math.max(0, top - (head ? head.offsetHeight : 0) - 24);
       });
     }
-  }).observe(document.body, {subtree: true, childList: true});
+    const list = p.querySelector('.sources, .src-empty');
+    if (list && list !== lastList) {
+      // Source cards (after an answer or "← Sources") start at the top, card [1] first.
+      lastList = list;
+      p.scrollTop = 0;
+      const head = list.querySelector('.src-head');
+      if (want === 'sources' && head) head.focus({preventScroll: true});
+      if (want === 'sources') want = null;
+    }
+  }).observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['aria-label']});
+  tidy();
 }"""
 
 CSS = """
@@ -197,22 +244,39 @@ mark { background: #fde68a; color: #111827; border-radius: 3px; padding: 0 1px; 
 .doc-text .cited { background: #fffbeb; border-left: 3px solid #f59e0b; padding: 0.2rem 0.4rem; margin: 0.2rem 0; }
 .doc-text .more, .page-label { font-size: 0.8rem; opacity: 0.6; font-style: italic; }
 .gl { border-bottom: 1px dotted currentColor; cursor: help; position: relative; }
-.gl:hover::after, .gl:focus::after { content: attr(data-gloss); position: absolute; left: 0; top: 1.4em; z-index: 20;
-  white-space: normal; min-width: 10rem; max-width: 18rem; padding: 0.3rem 0.5rem; border-radius: 5px; font-size: 0.8rem;
-  background: #111827; color: white; font-weight: normal; }
+/* The gloss is the title (the one attribute that survives in chat messages); shown on hover, tap
+   (.open, set by the page's script) and keyboard focus. */
+.gl:hover::after, .gl:focus-visible::after, .gl.open::after { content: attr(title); position: absolute; left: 0;
+  top: 1.4em; z-index: 20; white-space: normal; width: max-content; max-width: 16rem; padding: 0.3rem 0.5rem;
+  border-radius: 5px; font-size: 0.8rem; line-height: 1.3; background: #111827; color: white; font-weight: normal;
+  font-style: normal; pointer-events: none; }
+/* Keyboard focus is always visible: a ring in a blue that reads on white, the accent and marks. */
+.cite:focus-visible, .open-doc:focus-visible, .viewer .back:focus-visible, .doc .rm:focus-visible,
+.confirm button:focus-visible, .rel:focus-visible, .gl:focus-visible, #sources-toggle:focus-visible,
+.src-head:focus-visible, details.near summary:focus-visible, #app-status summary:focus-visible {
+  outline: 3px solid #1d4ed8 !important; outline-offset: 2px; border-radius: 4px; }
+.viewer:focus { outline: none; }
+.viewer:focus-visible { outline: 3px solid #1d4ed8; outline-offset: -3px; }
 #sources-toggle { display: none; }
 @media (max-width: 760px) {
   #chat { height: 52vh !important; }
   #side-col { height: auto; min-height: 0; }
   #examples { flex-wrap: wrap; }
-  #main { padding-bottom: 4rem; }
   #examples button { flex: 1 1 40% !important; white-space: normal; }
-  #sources-panel { position: fixed !important; left: 0; right: 0; bottom: 0; height: 72vh; z-index: 40;
+  #sources-panel { position: fixed !important; left: 0; right: 0; bottom: 0; height: 72vh; z-index: 1000;
     background: var(--background-fill-primary); border-radius: 12px 12px 0 0; box-shadow: 0 -6px 24px rgba(0,0,0,.25);
-    transform: translateY(105%); transition: transform .2s ease; padding-bottom: 3.5rem !important; }
-  #main.drawer-open #sources-panel { transform: none; }
-  #sources-toggle { display: block; position: fixed; right: 12px; bottom: 12px; z-index: 50; border-radius: 999px;
-    padding: 0.5rem 1rem; font-weight: 600; background: var(--color-accent); color: white; border: 0;
+    transform: translateY(105%); transition: transform .2s ease, visibility 0s linear .2s; visibility: hidden; }
+  /* Closed, it is hidden from the keyboard and screen readers too, not only moved off screen. */
+  #main.drawer-open #sources-panel { transform: none; visibility: visible; transition: transform .2s ease; }
+  /* Gradio's "scroll to the latest message" arrow floats above everything: not over the drawer. */
+  #main.drawer-open .scroll-down-button-container { display: none !important; }
+  #chat-tools { flex-wrap: wrap; gap: 6px; }
+  #chat-tools > button { flex: 1 1 40% !important; }
+  /* In the row of chat tools while the drawer is closed; a tab above the drawer's top edge while open,
+     over the page behind it and never over the drawer's own text. */
+  #chat-tools > #sources-toggle, #sources-toggle { display: block; order: -1; flex: 1 1 100% !important; border-radius: 999px; padding: 0.4rem 1rem; font-weight: 600;
+    background: var(--color-accent); color: white; border: 0; cursor: pointer; }
+  #main.drawer-open #sources-toggle { position: fixed; right: 12px; bottom: calc(72vh + 8px); z-index: 1001;
     box-shadow: 0 2px 10px rgba(0,0,0,.25); }
   .src-text { max-height: none; }
 }

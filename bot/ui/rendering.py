@@ -43,18 +43,24 @@ def relevance_badge(p: dict) -> str:
     return f'<span class="rel rel-{name}" tabindex="0" title="{html.escape(tip)}">relevance {name}</span>'
 
 
-def glossed(text: str, gloss: dict[str, list[str]] | None) -> str:
-    """text escaped, each word with a dictionary entry wrapped in a hover/tap gloss."""
+def glossed(text: str, gloss: dict[str, list[str]] | None, seen: set[str] | None = None) -> str:
+    """text escaped, each word with a dictionary entry wrapped in a gloss shown on hover, tap and focus.
+
+    The gloss is a focusable button whose title is the translation: screen readers announce the word
+    with its gloss as description, and only title survives Gradio's sanitizer of chat messages (data-*
+    and aria-* do not). seen: words already glossed in this text block, glossed once only."""
     if not gloss:
         return html.escape(text)
+    seen = set() if seen is None else seen
     out, pos = [], 0
     for m in _WORD.finditer(text):
         meanings = gloss.get(m.group()) or gloss.get(m.group().lower())
-        if not meanings:
+        if not meanings or m.group().casefold() in seen:
             continue
+        seen.add(m.group().casefold())
         out.append(html.escape(text[pos:m.start()]))
         tip = html.escape("; ".join(meanings[:4]))
-        out.append(f'<span class="gl" tabindex="0" data-gloss="{tip}" title="{tip}">{html.escape(m.group())}</span>')
+        out.append(f'<span class="gl" tabindex="0" role="button" title="{tip}">{html.escape(m.group())}</span>')
         pos = m.end()
     out.append(html.escape(text[pos:]))
     return "".join(out)
@@ -62,12 +68,12 @@ def glossed(text: str, gloss: dict[str, list[str]] | None) -> str:
 
 def highlighted(text: str, spans, gloss: dict | None = None) -> str:
     """The excerpt, escaped, with the cited [start, end) spans wrapped in <mark> (glossed inside)."""
-    out, pos = [], 0
+    out, pos, seen = [], 0, set()
     for start, end in sorted((max(0, int(s)), min(len(text), int(e))) for s, e in spans):
         if start < pos or start >= end:
             continue
         out.append(html.escape(text[pos:start]))
-        out.append(f"<mark>{glossed(text[start:end], gloss)}</mark>")
+        out.append(f"<mark>{glossed(text[start:end], gloss, seen)}</mark>")
         pos = end
     out.append(html.escape(text[pos:]))
     return "".join(out)
@@ -83,17 +89,24 @@ def _chip(aid: str, n) -> str:
             f'title="Open source {int(n)} in its document">[{int(n)}]</button>')
 
 
-def answer_html(answer: dict) -> str:
-    """The finished answer bubble: the text with each [n] as a chip that opens the document there.
-
-    A refusal is its one sentence and nothing else."""
+def answer_html(answer: dict, gloss_for=None) -> str:
+    """The finished answer bubble: the text with each [n] as a chip that opens the document there,
+    and for an English asker of German quotes, glosses on the German words (gloss_for as in
+    sources_html). A refusal is its one sentence and nothing else."""
     aid = answer.get("id", "")
-    text = html.escape(answer["answer"])
     if answer["refused"]:
-        return f'<div class="ans refused aid-{html.escape(aid)}">{text}</div>'
+        return f'<div class="ans refused aid-{html.escape(aid)}">{html.escape(answer["answer"])}</div>'
     cited = {c["n"] for c in answer["citations"]}
-    body = _MARKER.sub(lambda m: _chip(aid, m.group(1)) if int(m.group(1)) in cited else m.group(), text)
-    return f'<div class="ans aid-{html.escape(aid)}">{body}</div>'
+    gloss = None
+    if gloss_for is not None and wants_gloss(answer["question"], _MARKER.sub(" ", answer["answer"])):
+        gloss = gloss_for(answer["answer"]) or None
+    parts, pos, seen = [], 0, set()
+    for m in _MARKER.finditer(answer["answer"]):
+        parts.append(glossed(answer["answer"][pos:m.start()], gloss, seen))
+        parts.append(_chip(aid, m.group(1)) if int(m.group(1)) in cited else html.escape(m.group()))
+        pos = m.end()
+    parts.append(glossed(answer["answer"][pos:], gloss, seen))
+    return f'<div class="ans aid-{html.escape(aid)}">{"".join(parts)}</div>'
 
 
 def system_html(text: str) -> str:
@@ -103,9 +116,10 @@ def system_html(text: str) -> str:
 
 def _card(label: str, p: dict, aid: str, spans=(), gloss=None) -> str:
     n = p.get("n")
-    opener = (f'<button class="open-doc" type="button" data-aid="{html.escape(aid)}" data-n="{int(n)}">'
-              "Show in document</button>") if n is not None and aid else ""
-    return (f'<article class="src-card"><div class="src-top"><span class="src-n">{html.escape(label)}</span>'
+    opener = (f'<button class="open-doc" type="button" data-aid="{html.escape(aid)}" data-n="{int(n)}" '
+              f'aria-label="Show in document: source {int(n)}">Show in document</button>') if n is not None and aid else ""
+    return (f'<article class="src-card" data-source="{html.escape(p["source"])}" aria-label="Source {html.escape(label)}">'
+            f'<div class="src-top"><span class="src-n">{html.escape(label)}</span>'
             f'<span class="src-file">{html.escape(where(p))}</span>{relevance_badge(p)}</div>'
             f'<blockquote class="src-text">{highlighted(p["text"], spans, gloss)}</blockquote>{opener}</article>')
 
@@ -118,7 +132,8 @@ def sources_html(answer: dict | None, gloss_for=None) -> str:
         return ('<div class="src-empty">Sources appear here: each [n] in an answer with the passage it quotes. '
                 'Click an [n] to read it in its document.</div>')
     aid = answer.get("id", "")
-    head = (f'<div class="src-head" title="{html.escape(shorten(answer["question"], 400))}">'
+    # tabindex -1: "← Sources" puts the keyboard's focus here, at the top of the list.
+    head = (f'<div class="src-head" tabindex="-1" title="{html.escape(shorten(answer["question"], 400))}">'
             f'Sources for “{html.escape(shorten(answer["question"], HEADING_CHARS))}”</div>')
     if answer.get("query") and answer["query"] != answer["question"]:
         head += f'<div class="src-meta">searched for: {html.escape(shorten(answer["query"], HEADING_CHARS))}</div>'
@@ -161,10 +176,11 @@ def progress_text(p) -> str:
 def progress_html(p) -> str:
     """A bar for a records.BuildProgress: files and passages done, time left."""
     if p is None:
-        return f'<div class="build"><span>{progress_text(p)}</span><progress></progress></div>'
+        return (f'<div class="build"><span>{progress_text(p)}</span>'
+                '<progress aria-label="Indexing progress"></progress></div>')
     value, total = (p.chunks_done, p.chunks_total) if p.chunks_total else (p.files_done, max(p.files_total, 1))
     return (f'<div class="build"><span>{html.escape(progress_text(p))}</span>'
-            f'<progress max="{total}" value="{min(value, total)}"></progress></div>')
+            f'<progress aria-label="Indexing progress" max="{total}" value="{min(value, total)}"></progress></div>')
 
 
 def status_html(manifest: dict | None, building: bool = False, error: str | None = None, progress=None) -> str:

@@ -61,8 +61,16 @@ def _offset_of(full: str, chunk_text: str, start_line: int | None) -> int:
 
 
 def _header(question: str, cited: dict) -> str:
-    return (f'<div class="viewer-head"><button class="back" type="button">← Sources</button>'
-            f'<span class="src-n">[{int(cited["n"])}]</span> <span class="src-file">{html.escape(where(cited))}</span></div>')
+    return (f'<div class="viewer-head"><button class="back" type="button" title="Back to the source cards (Esc)">'
+            f'← Sources</button><span class="src-n">[{int(cited["n"])}]</span> '
+            f'<span class="src-file">{html.escape(where(cited))}</span></div>')
+
+
+def _open(cited: dict) -> str:
+    """The viewer's own element: a labelled region the page moves the keyboard's focus to."""
+    label = f"Source {int(cited['n'])} in its document: {where(cited)}"
+    return (f'<section class="viewer" tabindex="-1" aria-label="{html.escape(label)}" '
+            f'data-source="{html.escape(cited["source"])}">')
 
 
 def viewer_html(corpus: Path, chunks: list, question: str, cited: dict, gloss_for=None) -> str:
@@ -86,8 +94,8 @@ def viewer_html(corpus: Path, chunks: list, question: str, cited: dict, gloss_fo
             after = '<div class="more">… more below</div>' if hi < len(full) else ""
             body = (f'{before}<div class="ctx">{html.escape(full[lo:at])}</div>{passage}'
                     f'<div class="ctx">{html.escape(full[end:hi])}</div>{after}')
-            return f'<div class="viewer">{_header(question, cited)}<div class="doc-text">{body}</div></div>'
-    return f'<div class="viewer">{_header(question, cited)}{_chunks_view(chunks, cited, passage)}</div>'
+            return f'{_open(cited)}{_header(question, cited)}<div class="doc-text">{body}</div></section>'
+    return f'{_open(cited)}{_header(question, cited)}{_chunks_view(chunks, cited, passage)}</section>'
 
 
 def _chunks_view(chunks: list, cited: dict, passage: str) -> str:
