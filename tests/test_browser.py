@@ -12,9 +12,10 @@ import time
 
 import pytest
 
-from browser_kit import (ARTICLE, BOT, DESKTOP, PHONE, SHOTS, ask, ask_done, box_is_empty_at_once,  # noqa: F401
-                         browser, feedback_lines, need_dictionary, no_horizontal_overflow, open_page, opener, send,
-                         server, shot)
+# ARGS, CHROMIUM and LOCAL are imported from here by tests/test_team.py.
+from browser_kit import (ARGS, ARTICLE, BOT, CHROMIUM, DESKTOP, LOCAL, PHONE, SHOTS, ask, ask_done,  # noqa: F401
+                         box_is_empty_at_once, browser, feedback_lines, need_dictionary, no_horizontal_overflow,
+                         open_page, opener, send, server, shot)
 from ui_server import start
 
 XSS_DOC = ("# Zanzibar\n\nThe Zanzibar protocol is owned by the platform team, led by Priya Raman. "
