@@ -23,7 +23,7 @@ from .stores import open_store
 from .vectors import chunk_context, embed, embed_late, known_vectors, row_layout
 
 FORMAT = 3
-CHUNKER = 11  # bump when chunking rules change: old indexes are rebuilt
+CHUNKER = 12  # bump when chunking rules change: old indexes are rebuilt
 
 
 def log(message: str) -> None:

@@ -11,6 +11,7 @@ from . import answer as answer_mod
 from . import build, conversation, embedders, language, refusal, retrieval
 from .config import Settings, from_env
 from .errors import IndexCorrupt, QuestionError
+from .matching import fold
 from .records import Answer
 from .stores import open_store
 
@@ -88,7 +89,8 @@ class Chatbot:
         t0 = time.perf_counter()
         question = clean_question(question, self.settings.max_question_chars)
         history = list(history)[-self.settings.history_turns:]
-        query = conversation.standalone(question, history, self._similar)
+        # Matched folded (matching.py): "−a" or "–all" typed or pasted is "-a", "-all".
+        query = conversation.standalone(fold(question), history, self._similar)
         k = top_k or self.settings.top_k
         self.sync()
         index = self.index  # one consistent snapshot even if a refresh swaps it meanwhile

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 
+from .matching import normalise
 from .readers import Block
 from .records import Chunk, Span
 
@@ -18,10 +19,6 @@ _RULE = re.compile(r"([^\w\s])\1{2,}")
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”“»)]*(?=\s+)")
 # Lists and tables are read as a whole when they fit; paragraphs and options stay units of their own.
 _MERGE = ("list_item", "table_row")
-# A word broken at the line end: groff's hyphen (U+2010) and the soft hyphen are always
-# breaks; an ASCII hyphen only before a lower-case continuation that is not "und"/"and"...
-_HYPHEN_BREAK = re.compile(r"(\w)[\u2010\u00ad]\s*\n\s*(\w)")
-_ASCII_BREAK = re.compile(r"([a-zäöüß])-[ \t]*\n\s*(?!(?:und|oder|bzw|and|or|nor|to|bis)\b)([a-zäöüß])")
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
@@ -62,12 +59,9 @@ def _strip(text: str, s: int, e: int) -> Span:
 
 def embedding_text(text: str) -> str:
     """What the embedder sees of a chunk's (or sentence's) text: words broken at line ends
-    joined, whitespace reflowed. The chunk's own text stays as in the source, so quotes and
+    joined, dashes and quotes folded (matching.py), whitespace reflowed. The chunk's own text stays as in the source, so quotes and
     line numbers stay exact."""
-    text = _RULE.sub(" ", text)
-    text = _HYPHEN_BREAK.sub(r"\1\2", text)
-    text = _ASCII_BREAK.sub(r"\1\2", text)
-    return " ".join(text.replace("\u00ad", "").split())
+    return " ".join(normalise(_RULE.sub(" ", text)).split())
 
 
 def label(block: Block) -> str:

@@ -14,16 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import language
+from . import language, matching
 from .records import Chunk
 
 FILES = ("lexical.json", "lexical.npy")
-VERSION = 2
+VERSION = 3  # 3: matching.normalise (Unicode minus, quotes, ligatures, broken options)
 
-# groff renders "-" as U+2010/U+2212 and hyphenates across line ends; undo both so
-# `-maxdepth` and "eben‐\n  falls" read as typed.
-_DASHES = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2212": "-", "\u2013": "-", "\u00ad": ""})
-_BROKEN = re.compile(r"(\w)-[ \t]*\n[ \t]*(\w)")
 _WORD = re.compile(r"[^\W\d_]+|\d+")
 _OPTION = re.compile(r"(?<![\w-])--?[A-Za-z0-9][\w-]*")
 _IDENT = re.compile(r"\b[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]*[A-Za-z0-9]\b")
@@ -62,7 +58,9 @@ def stopwords() -> frozenset[str]:
 
 
 def normalise(text: str) -> str:
-    return _BROKEN.sub(r"\1\2", text.translate(_DASHES))
+    """What the lexical channel reads: the one matching normalisation (matching.py), so
+    `−−almost−all` in a PDF and `--almost-all` in a question are one token."""
+    return matching.normalise(text)
 
 
 def words(text: str) -> list[str]:

@@ -61,10 +61,12 @@ def is_text(path: Path | str) -> bool:
     return Path(path).suffix.lower() in TEXT_SUFFIXES
 
 
-def _option_like(text: str) -> bool:
-    """An option ("-a, --all") or an environment variable ("POSIXLY_CORRECT", "TZ") on its own."""
+def option_like(text: str) -> bool:
+    """An option ("-a, --all", "−a, −−all") or an environment variable ("POSIXLY_CORRECT", "TZ") on its own."""
     import re
-    bare = text.strip().strip("*_\\`[]")
+
+    from ..matching import fold
+    bare = fold(text).strip().strip("*_\\`[]")
     return len(text) <= 60 and "\n" not in text.strip() and bool(
         re.match(r"-{1,2}[\w?]", bare) or re.fullmatch(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*", bare))
 
@@ -81,7 +83,7 @@ def pair_terms(blocks: list[Block], text: str | None = None) -> list[Block]:
         b = blocks[i]
         nxt = blocks[i + 1] if i + 1 < len(blocks) else None
         if (nxt is not None and b.kind == "paragraph" and nxt.kind == "paragraph" and b.section == nxt.section
-                and b.page == nxt.page and _option_like(b.text) and not _option_like(nxt.text)):
+                and b.page == nxt.page and option_like(b.text) and not option_like(nxt.text)):
             term = re.sub(r"[*`\\]", "", " ".join(b.text.split())).strip("_")  # POSIXLY_CORRECT keeps its _
             if text is not None and b.span and nxt.span:
                 merged = replace(b, kind="definition", text=text[b.span[0]:nxt.span[1]], term=term,

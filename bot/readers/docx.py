@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import re
 
-from . import Block, _option_like
+from . import Block, option_like
 
 # "Heading 2", "Überschrift 2", "Titre 2", "Título 2", "Kop 2"...; "Title"/"Titel" is level 0.
 _HEADING_STYLE = re.compile(r"(?:heading|überschrift|titre|titolo|título|kop|rubrik|nagłówek)\s*(\d)", re.I)
@@ -67,7 +67,7 @@ def parse(data: bytes) -> list[Block]:
         else:
             kind = "paragraph"
         head, _, last = text.rpartition("\n")
-        if kind == "paragraph" and head.strip() and _option_like(last.strip()):
+        if kind == "paragraph" and head.strip() and option_like(last.strip()):
             # An option after a line break, its description in the next paragraph (pandoc from man)
             blocks += [Block(kind, head.rstrip(), section), Block(kind, last.strip(), section)]
             continue

@@ -1,7 +1,7 @@
 """HTML through BeautifulSoup: the main content only, h1-h6 as sections, lists, tables and definitions kept."""
 from __future__ import annotations
 
-from . import Block, _option_like
+from . import Block, option_like
 
 _DROP = ("script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "svg", "head")
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
@@ -111,7 +111,7 @@ class _Walker:
                 text = _text(child, keep_lines=name == "pre")
                 head, _, last = child.get_text().rstrip().rpartition("\u2028")
                 last = " ".join(last.split())
-                if name == "p" and head.strip() and _option_like(last) and text.endswith(last):
+                if name == "p" and head.strip() and option_like(last) and text.endswith(last):
                     # groff puts an option after a line break in the paragraph before its description
                     self.add("paragraph", text[:-len(last)].rstrip())
                     self.add("paragraph", last)

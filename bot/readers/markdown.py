@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from . import Block, _option_like
+from . import Block, option_like
 
 
 def parse(text: str) -> list[Block]:
@@ -79,7 +79,7 @@ def parse(text: str) -> list[Block]:
             continue
         last_end = b
         parts = [(a, b)]
-        if kind == "paragraph" and b - a >= 2 and _option_like(lines[b - 1].strip()):
+        if kind == "paragraph" and b - a >= 2 and option_like(lines[b - 1].strip()):
             parts = [(a, b - 1), (b - 1, b)]  # an option after a hard break: pandoc's rendering of man pages
         for x, y in parts:
             block = _block(text, offsets, lines, x, y, kind, tuple(p[1] for p in path))

@@ -1,27 +1,30 @@
-"""PDF: text per page, running headers and footers dropped, structure as in plain text.
+"""PDF: words with their positions, read as a page is seen (layout.py), then structured by the
+text parser; every block keeps its page.
 
-pypdf opens the file (encryption, page count, page labels). The text comes from poppler's
-`pdftotext` where it is installed: pypdf splits words where groff kerns or stretches a line
-("fortf ahren", "V erzeichnis"), which no question then matches. Without poppler, pypdf's text
-serves, with a one-line note."""
+pypdf opens the file (encryption, page count, page labels). The words and their boxes come from
+poppler's `pdftotext -bbox-layout` where it is installed: measured against pdfplumber
+(pdfminer.six) on man pages from gropdf, Ghostscript and Chromium it splits no word where
+groff kerns or stretches a line and is 10-20x faster (docs/formats.md). Without poppler,
+pypdf's layout-mode text serves (its columns standing in for positions), with a one-line note.
+"""
 from __future__ import annotations
 
+import html
 import io
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections import Counter
+import textwrap
+from bisect import bisect_right
 from dataclasses import replace
 
 from . import Block
+from .layout import Page, Word, compose, drop_running, lines, stops
 
-# "-a, --all", "--block-size=GRÖSSE", "-k, --key=SCHLÜSSELDEF", "-I MUSTER": options only, no prose
-_OPTION_LINE = re.compile(r"-{1,2}[^\s,]+,?(?:\s+(?:-{1,2}[^\s,]+|[A-ZÄÖÜ_\[\]=.…]+),?)*")
-# "-i Vor jeder Entfernung nachfragen": a short option and its description on one line (the
-# column gap between them is lost in a PDF's text)
-_INLINE_OPTION = re.compile(r"(-[A-Za-z]|--[A-Za-z][\w-]*)\s+([A-ZÄÖÜ].*)")
+_PAGE = re.compile(r'<page width="([\d.]+)" height="([\d.]+)">')
+_WORD = re.compile(r'<word xMin="([-\d.]+)" yMin="([-\d.]+)" xMax="([-\d.]+)" yMax="([-\d.]+)">(.*?)</word>', re.S)
 
 
 def parse(data: bytes) -> list[Block]:
@@ -44,37 +47,47 @@ def parse(data: bytes) -> list[Block]:
             raise
         except Exception as e:
             raise UnreadableDocument("it is encrypted: save an unprotected copy") from e
-    pages = _pdftotext(data, len(reader.pages))
+    pages = _poppler_pages(data, len(reader.pages))
     if pages is None:
-        pages = [(page.extract_text() or "").replace("\r", "\n") for page in reader.pages]
+        pages = [_pypdf_page(page) for page in reader.pages]
     try:
         labels = list(reader.page_labels)
     except Exception:  # a broken label tree: page numbers alone still serve
         labels = []
-    if not any(p.strip() for p in pages):
+    if not any(p.words for p in pages):
         raise UnreadableDocument("it has no text layer (a scan?): run OCR on it first")
-    pages = drop_running_lines(pages)
+    indents = stops(pages)
+    text, page_of, marks = compose(drop_running([lines(p, n, indents) for n, p in enumerate(pages, 1)]))
     from .text import parse as parse_text
 
+    starts = [0] + [m.end() for m in re.finditer("\n", text)]
     blocks: list[Block] = []
-    path: tuple[str, ...] = ()
-    for n, text in enumerate(pages, 1):
-        label = labels[n - 1] if n - 1 < len(labels) else None
-        for b in parse_text(_layout(text), titles=False):
-            # Headings carry over from the pages before: a page that starts mid-section is in it.
-            section = b.section if b.section else path
-            blocks.append(replace(b, section=section, start_line=None, end_line=None, span=None,
-                                  page=n, page_label=label if label != str(n) else None))
-        if blocks:
-            path = blocks[-1].section
+    for b in parse_text(text, titles=False, headings=marks):
+        # One block per page it lies on: a description that runs on over a page break is cited
+        # on each page with its option's label.
+        first, last = bisect_right(starts, b.span[0]) - 1, bisect_right(starts, b.span[1] - 1) - 1
+        n = first
+        while n <= last:
+            m = n
+            while m + 1 <= last and page_of[m + 1] == page_of[n]:
+                m += 1
+            s = max(starts[n], b.span[0])
+            e = min(starts[m + 1] - 1 if m + 1 < len(starts) else len(text), b.span[1])
+            piece = textwrap.dedent(" " * (s - starts[n]) + text[s:e])
+            if piece.strip():
+                page = page_of[n]
+                label = labels[page - 1] if page - 1 < len(labels) else None
+                blocks.append(replace(b, text=piece.strip(), start_line=None, end_line=None, span=None, page=page,
+                                      page_label=label if label != str(page) else None))
+            n = m + 1
     return blocks
 
 
 _noted = False
 
 
-def _pdftotext(data: bytes, n_pages: int) -> list[str] | None:
-    """Each page's text from poppler's pdftotext, or None without it (or when it disagrees
+def _poppler_pages(data: bytes, n_pages: int) -> list[Page] | None:
+    """Each page's words from poppler's pdftotext, or None without it (or when it disagrees
     with pypdf about the number of pages)."""
     global _noted
     if not shutil.which("pdftotext"):
@@ -87,81 +100,43 @@ def _pdftotext(data: bytes, n_pages: int) -> list[str] | None:
         f.write(data)
         f.flush()
         try:
-            out = subprocess.run(["pdftotext", "-raw", "-q", "-enc", "UTF-8", f.name, "-"], capture_output=True,
-                                 timeout=120)
+            out = subprocess.run(["pdftotext", "-bbox-layout", "-q", "-enc", "UTF-8", f.name, "-"],
+                                 capture_output=True, timeout=120)
         except subprocess.TimeoutExpired:
             return None
     if out.returncode != 0:
         return None
-    pages = out.stdout.decode("utf-8", "replace").split("\f")
-    return pages[:n_pages] if len(pages) == n_pages + 1 and not pages[-1].strip() else None
+    xml = out.stdout.decode("utf-8", "replace")
+    heads = list(_PAGE.finditer(xml))
+    if len(heads) != n_pages:
+        return None
+    pages = []
+    for i, head in enumerate(heads):
+        end = heads[i + 1].start() if i + 1 < len(heads) else len(xml)
+        words = tuple(Word(float(a), float(b), float(c), float(d), html.unescape(t))
+                      for a, b, c, d, t in _WORD.findall(xml, head.end(), end) if t.strip())
+        pages.append(Page(float(head.group(1)), float(head.group(2)), words))
+    return pages
 
 
-def _shape(line: str) -> str:
-    # Page numbers and dates change from page to page; the rest of a running line does not.
-    return re.sub(r"\d+", "#", " ".join(line.split()))
-
-
-def drop_running_lines(pages: list[str]) -> list[str]:
-    """Pages without the header and footer lines that repeat (page numbers aside) on most pages."""
-    if len(pages) < 2:
-        return pages
-    counts: Counter[str] = Counter()
-    for text in pages:
-        lines = [line for line in text.split("\n") if line.strip()]
-        counts.update({_shape(line) for line in lines[:2] + lines[-2:]})
-    running = {shape for shape, k in counts.items() if k >= max(2, 0.6 * len(pages))}
-    out = []
-    for text in pages:
-        lines = text.split("\n")
-        nonblank = [i for i, line in enumerate(lines) if line.strip()]
-        edge = set(nonblank[:2] + nonblank[-2:])
-        out.append("\n".join(line for i, line in enumerate(lines) if not (i in edge and _shape(line) in running)))
-    return out
-
-
-def _layout(text: str) -> str:
-    """Page text with the paragraph breaks and indents a PDF's text layer does not keep: a line
-    that stops well short of the right margin ends a paragraph; an ALL-CAPS line is a heading;
-    the lines under a short option line ("-a, --all") are indented as its description, and an
-    option with its description on the same line ("-i Vor jeder Entfernung nachfragen") is
-    split into the two."""
-    from .text import caps_heading
-
-    lines = [line.strip() for line in text.split("\n")]
-    widths = sorted(len(line) for line in lines if line)
-    full = widths[int(len(widths) * 0.9)] if widths else 0
-    out: list[str] = []
-    described = False
-    for line in lines:
-        if not line:
-            out.append("")
-            described = False
-            continue
-        short = len(line) < 0.7 * full
-        if caps_heading(line) and len(line) >= 4:
-            out += ["", line, ""]
-            described = False
-            continue
-        inline = not described and _INLINE_OPTION.fullmatch(line)
-        if inline:
-            if out and out[-1]:
-                out.append("")
-            out += [inline.group(1), "    " + inline.group(2)]
-            described = not short
-            if short:
-                out.append("")
-            continue
-        # An option line ends the description above it ("--interactive[=WANN]" after "-I ...").
-        option = short and _OPTION_LINE.fullmatch(line)
-        if option:
-            described = False
-        if option and out and out[-1]:
-            out.append("")
-        out.append("    " + line if described else line)
-        if option:
-            described = True
-        elif short:
-            out.append("")
-            described = False
-    return "\n".join(out)
+def _pypdf_page(page) -> Page:
+    """Words of pypdf's layout-mode text placed by their character columns and rows. Layout
+    mode puts gaps inside words it finds kerned ("--par    ents"); its plain text has them
+    whole, so two pieces are one word where plain text has them together and not apart."""
+    try:
+        text = page.extract_text(extraction_mode="layout") or ""
+        whole = set((page.extract_text() or "").split())
+    except Exception:  # layout mode fails on some odd fonts; plain text still has the words
+        text, whole = page.extract_text() or "", set()
+    words = []
+    for row, line in enumerate(text.replace("\r", "\n").split("\n")):
+        found = [[m.start(), m.end(), m.group()] for m in re.finditer(r"\S+", line)]
+        merged: list[list] = []
+        for w in found:
+            if merged and merged[-1][2] + w[2] in whole and not (merged[-1][2] in whole and w[2] in whole):
+                merged[-1][1:] = [w[1], merged[-1][2] + w[2]]
+            else:
+                merged.append(w)
+        # 5 x 10 units per character: columns as wide as half the words are high, as in print
+        words += [Word(5.0 * a, 12.0 * row, 5.0 * b, 12.0 * row + 10.0, t) for a, b, t in merged]
+    return Page(5.0 * max((len(x) for x in text.split("\n")), default=0), 12.0 * (text.count("\n") + 1), tuple(words))

@@ -10,6 +10,7 @@ import re
 from bisect import bisect_right
 from dataclasses import replace
 
+from ..matching import fold
 from . import Block
 
 _MD_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -58,16 +59,19 @@ def _bullet(line: str) -> bool:
     return bool(_BULLET.match(line.lstrip()))
 
 
-def parse(text: str, titles: bool = True) -> list[Block]:
+def parse(text: str, titles: bool = True, headings: dict[int, int] | None = None) -> list[Block]:
     """Blocks of a plain text. titles=False: a short line alone is text, never a heading
-    (for text extracted from PDFs, where every short line stands alone)."""
-    return _Parser(text, titles).run()
+    (for text extracted from PDFs, where every short line stands alone). headings: lines
+    (0-based) known to be headings, with their levels (from a PDF's sizes and indents); then
+    an ALL-CAPS line is a heading only if it is marked (a table of contents is not)."""
+    return _Parser(text, titles, headings).run()
 
 
 class _Parser:
-    def __init__(self, text: str, titles: bool = True):
+    def __init__(self, text: str, titles: bool = True, headings: dict[int, int] | None = None):
         self.text = text
         self.titles = titles
+        self.marked = headings or {}
         self.lines = text.split("\n")
         self.offsets = [0]
         for line in self.lines:
@@ -164,6 +168,9 @@ class _Parser:
         lines = self.lines
         line = lines[i]
         prev_blank = self.blank(i - 1) if i else True
+        if i in self.marked:
+            self.pending.append((self.marked[i], line.strip(), i, i))
+            return i + 1
         if _DECORATION.fullmatch(line):
             j = i
             while not self.blank(j + 1) and _DECORATION.fullmatch(lines[j + 1]):
@@ -184,7 +191,7 @@ class _Parser:
                 return i + 2
             self.pending.append((h[0], h[1], i, i))
             return i + 1
-        if prev_blank and caps_heading(line):
+        if prev_blank and caps_heading(line) and not self.marked:
             self.pending.append((1, line.strip(), i, i))
             return i + 1
         if (prev_blank and i + 1 < len(lines) and title_like(line) and _indent(line) <= 3
@@ -251,7 +258,7 @@ class _Parser:
         if m and len(m.group(2)) <= MAX_TERM // 2:
             # "-c     Mit -lt: ..." with the description continuing at the column it started in
             col = m.start(4)
-            if nxt == col or (nxt is None and m.group(2).startswith(("-", "+")) and len(m.group(2)) <= 30):
+            if nxt == col or (nxt is None and fold(m.group(2)).startswith(("-", "+")) and len(m.group(2)) <= 30):
                 term = m.group(2)
         if term is None and nxt is not None and nxt >= ind + 2 and len(stripped) <= MAX_TERM and not inside:
             term = stripped  # "-a, --all" on its own line, the description below it
