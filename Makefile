@@ -9,20 +9,37 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 PORT   ?= 7860
 
-.PHONY: install extras axe run index test eval clean
+.PHONY: install extras test-tools axe run index test eval clean
 
 install: $(STAMP) extras
 
-# Optional Debian packages: the Ding German-English dictionary (GPL, trans-de-en) for
-# cross-lingual terms and glosses, and poppler's pdftotext (poppler-utils, GPL) for PDF text.
-# Installed with apt where we are root; without them the bot works and says how once.
-extras:
-	@want=""; test -f /usr/share/trans/de-en || want="$$want trans-de-en"; \
-	  command -v pdftotext >/dev/null || want="$$want poppler-utils"; \
+# Debian packages, the one list (.ci/run runs `make test` too). The bot uses two at run time:
+# the Ding dictionary (GPL, trans-de-en) for cross-lingual terms and glosses and poppler's
+# pdftotext (poppler-utils, GPL) for PDF text; `make install` adds them. The tests make their
+# documents with the rest (man pages rendered by groff to text, PDF and HTML, PostScript turned
+# into PDF by Ghostscript, HTML printed by Chromium, DOCX and Markdown by pandoc); npm fetches
+# axe-core for the accessibility test.
+# Installed with apt where we are root; otherwise a test whose tool is missing is skipped
+# with one line naming its package, and the bot works without them and says how once.
+RUN_DEBS  := trans-de-en poppler-utils
+TEST_DEBS := $(RUN_DEBS) groff ghostscript pandoc chromium man-db manpages manpages-de bsdextrautils npm
+APT_ENV   := DEBIAN_FRONTEND=noninteractive
+
+define apt_install
+	@want=""; for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" \
+	  || want="$$want $$p"; done; \
 	  test -z "$$want" || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-	  && (apt-get install -y -q $$want >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 \
-	  && apt-get install -y -q $$want >/dev/null 2>&1)); } \
-	  || echo "note: optional packages not installed (apt-get install$$want)"
+	  && { echo "installing Debian packages:$$want"; \
+	       $(APT_ENV) apt-get install -y -q $$want >/dev/null 2>&1 || ($(APT_ENV) apt-get update -q >/dev/null 2>&1 \
+	       && $(APT_ENV) apt-get install -y -q $$want >/dev/null 2>&1); }; } \
+	  || echo "note: Debian packages not installed (apt-get install$$want)$(2)"
+endef
+
+extras:
+	$(call apt_install,$(RUN_DEBS),)
+
+test-tools:
+	$(call apt_install,$(TEST_DEBS),: tests that need them are skipped)
 
 # torch goes first and pinned: 2.13.0 is the local CPU build, anything else pulls GBs of CUDA.
 $(STAMP): pyproject.toml
@@ -48,7 +65,7 @@ $(AXE): tests/a11y/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix tests/a11y --no-audit --no-fund --silent && touch $@; \
 	  else echo "note: npm is missing, so the accessibility test skips (apt-get install npm)"; fi
 
-test: install axe
+test: install test-tools axe
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -11,17 +11,9 @@ import pytest
 from bot import corpus, readers
 from bot.chunking import embedding_text
 from bot.cli import main
+from tools import MAN_DE, need, need_man
 
-MAN_DE = Path("/usr/share/man/de/man1")
 PAGES = ["ls", "cp", "mv", "tar", "find", "ps", "kill", "sort", "grep", "date", "mkdir"]
-
-
-def need(*tools):
-    for tool in tools:
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (apt-get install groff pandoc poppler-utils man-db)")
-    if not MAN_DE.is_dir():
-        pytest.skip("German man pages missing (apt-get install manpages-de)")
 
 
 def render(page: str, fmt: str, out: Path) -> Path:
@@ -61,7 +53,7 @@ def lost_lines(text: str, chunks) -> list[tuple[int, str]]:
 
 @pytest.mark.parametrize("page", PAGES)
 def test_man_page_text_loses_no_line(tmp_path, page):
-    need("man", "col")
+    need_man("de", page)
     path = render(page, "txt", tmp_path / f"{page}.txt")
     chunks = chunks_of(path)
     text = path.read_text(encoding="utf-8")
@@ -70,7 +62,7 @@ def test_man_page_text_loses_no_line(tmp_path, page):
 
 
 def test_man_page_structure(tmp_path):
-    need("man", "col")
+    need_man("de", "ls", "tar")
     chunks = chunks_of(render("ls", "txt", tmp_path / "ls.txt"))
     by_section = {c.section: c for c in chunks}
     a = by_section["BESCHREIBUNG > -a, --all"]
@@ -124,7 +116,8 @@ def pdf_lost_lines(pdf: Path, chunks) -> list[tuple[int, str]]:
 
 
 def test_pdf_from_groff_pages_and_words(tmp_path):
-    need("man", "groff", "pdftotext")
+    need_man("de", device="pdf")
+    need("pdftotext")
     pdf = render("ls", "pdf", tmp_path / "ls.pdf")
     chunks = chunks_of(pdf)
     pages = {c.page for c in chunks}
@@ -146,7 +139,7 @@ def test_pdf_from_groff_pages_and_words(tmp_path):
 
 
 def test_html_from_man(tmp_path):
-    need("man", "groff")
+    need_man("de", device="html")
     html = render("ls", "html", tmp_path / "ls.html")
     chunks = chunks_of(html)
     assert {"BEZEICHNUNG", "BESCHREIBUNG", "SIEHE AUCH"} <= {c.headings[-1] for c in chunks if c.headings}
@@ -162,7 +155,8 @@ def test_html_from_man(tmp_path):
 
 
 def test_docx_and_markdown_from_pandoc(tmp_path):
-    need("man", "groff", "pandoc")
+    need_man("de", "cp", device="html")
+    need("pandoc")
     html = render("cp", "html", tmp_path / "cp.html")
     docx, md = tmp_path / "cp.docx", tmp_path / "cp.md"
     subprocess.run(["pandoc", "-f", "html", "-t", "docx", str(html), "-o", str(docx)], check=True)
@@ -241,7 +235,7 @@ def test_embedding_text_joins_hyphenation_but_chunk_text_stays():
 
 
 def test_chunks_command_json_and_errors(tmp_path, capsys):
-    need("man", "groff")
+    need_man("de", "mkdir", device="pdf")
     corpus_dir = tmp_path / "corpus"
     corpus_dir.mkdir()
     render("mkdir", "pdf", corpus_dir / "mkdir.pdf")
@@ -263,7 +257,8 @@ def test_chunks_command_json_and_errors(tmp_path, capsys):
 
 
 def test_ask_json_cites_the_pdf_page(tmp_path, capsys):
-    need("man", "groff", "pdftotext")
+    need_man("de", device="pdf")
+    need("pdftotext")
     corpus_dir = tmp_path / "corpus"
     corpus_dir.mkdir()
     pdf = render("ls", "pdf", corpus_dir / "ls.pdf")
@@ -353,7 +348,7 @@ def test_markdown_is_quoted_without_its_markup_but_code_stays(tmp_path):
 
 
 def test_pdf_without_poppler_is_read_by_pypdf_with_a_note(tmp_path):
-    need("man", "groff")
+    need_man("de", "mkdir", "rmdir", device="pdf")
     import sys
     corpus_dir = tmp_path / "corpus"
     corpus_dir.mkdir()
