@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import BotError
+from .matching import fold
 
 DEFAULT = "default"
 
@@ -31,9 +32,10 @@ def _load(path: Path) -> dict:
 
 
 def _contains(text: str, gold: list[str]) -> bool:
-    # Whitespace-insensitive: justified man-page lines hold runs of spaces that a reader may reflow.
-    flat = " ".join(text.split())
-    return any(" ".join(g.split()) in flat for g in gold)
+    # Whitespace-insensitive: justified man-page lines hold runs of spaces that a reader may reflow;
+    # folded (matching.fold): a PDF prints the gold's "--preserve" as "−−preserve", "RFILE's" as "RFILE’s".
+    flat = " ".join(fold(text).split())
+    return any(" ".join(fold(g).split()) in flat for g in gold)
 
 
 def _items(data: dict, kind: str, split: str | None, only: str | None) -> dict[str, list[dict]]:
