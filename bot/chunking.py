@@ -96,7 +96,7 @@ def chunk(source: str, blocks: list[Block], max_chars: int, text: str | None = N
             if starts is None:
                 starts = [0] + [m.end() for m in re.finditer("\n", text)]
             line_starts = starts
-        region_end = group[-1].span[1] if body is text else None
+        region_end = group[-1].span[1] if body is text else len(body)
         for piece in _pieces(body, sentences, max_chars, region_end):
             s, e = piece[0][0], piece[-1][1]
             start_line = end_line = None

@@ -42,6 +42,7 @@ class Line:
     y: float  # bottom
     h: float  # height of its words: the font size, near enough
     segments: list[tuple[float, float, str]] = field(default_factory=list)  # (x0, x1, text): columns
+    origin: float | None = None  # left edge of its column of the page, when the page has several
 
     @property
     def x0(self) -> float:
@@ -71,8 +72,54 @@ def lines(page: Page, number: int, stops: frozenset[int] = frozenset()) -> list[
     positions, rounded, where many lines start: "--zero" and its description "end each
     output line", set one space apart). Words closer than a space are one word: groff kerns
     "PA" "TTERN" and "[=WHEN" "]" apart."""
+    parts = columns(page)
     out: list[Line] = []
-    for w in sorted(page.words, key=lambda w: (w.y1, w.x0)):
+    for part in parts:
+        rows = _rows(part, number, stops)
+        if len(parts) > 1 and rows:
+            origin = min(line.x0 for line in rows)
+            for line in rows:
+                line.origin = origin
+        out += rows
+    return out
+
+
+def columns(page: Page) -> list[list[Word]]:
+    """The page's words in reading order of its columns: a page set in two columns (a gap down
+    the middle that no word crosses, with words on both sides of most rows) is read left column
+    first. Headers and footers (the top 7.5% and the bottom 10% of the page) are read before
+    and after the columns; a page without such a gap stays as it is."""
+    words = list(page.words)
+    top = [w for w in words if w.y1 <= 0.075 * page.height]
+    bottom = [w for w in words if w.y0 >= 0.9 * page.height and w.y1 > 0.075 * page.height]
+    middle = [w for w in words if 0.075 * page.height < w.y1 and w.y0 < 0.9 * page.height]
+    if len(middle) < 40:
+        return [words]
+    left, right = min(w.x0 for w in middle), max(w.x1 for w in middle)
+    span = int(right - left) + 1
+    free = bytearray([1]) * span
+    for w in middle:
+        free[max(0, int(w.x0 - left)):int(w.x1 - left) + 1] = bytes(int(w.x1 - left) + 1 - max(0, int(w.x0 - left)))
+    h = median(w.y1 - w.y0 for w in middle)
+    best, run, start = (0, 0), 0, 0
+    for x in range(int(0.3 * span), int(0.7 * span)):
+        run, start = (run + 1, start) if free[x] else (0, x + 1)
+        if run > best[0]:
+            best = (run, start)
+    if best[0] < 0.8 * h:
+        return [words]
+    gutter = left + best[1] + best[0] / 2
+    rows: dict[int, set[bool]] = {}
+    for w in middle:
+        rows.setdefault(round(w.y1 / h), set()).add(w.x0 > gutter)
+    if sum(len(sides) == 2 for sides in rows.values()) < 0.5 * len(rows):
+        return [words]  # a table of short entries, or one column with a ragged edge
+    return [top, [w for w in middle if w.x1 <= gutter], [w for w in middle if w.x0 >= gutter], bottom]
+
+
+def _rows(words: list[Word], number: int, stops: frozenset[int]) -> list[Line]:
+    out: list[Line] = []
+    for w in sorted(words, key=lambda w: (w.y1, w.x0)):
         h = w.y1 - w.y0
         if out and abs(w.y1 - out[-1].y) <= SAME_LINE * max(min(h, out[-1].h), 1e-3):
             out[-1].segments.append((w.x0, w.x1, w.text))
@@ -144,8 +191,9 @@ def compose(pages: list[list[Line]]) -> tuple[str, list[int], dict[int, int]]:
     left = min(line.x0 for line in body)
     char = CHAR * text_h
 
-    def col(x: float) -> int:
-        return max(0, round((x - left) / char))
+    def col(x: float, line: Line | None = None) -> int:
+        origin = line.origin if line is not None and line.origin is not None else left
+        return max(0, round((x - origin) / char))
 
     steps = [b.y - a.y for ls in pages for a, b in zip(ls, ls[1:])
              if abs(a.h - text_h) < 1 and abs(b.h - text_h) < 1 and b.y > a.y]
@@ -153,7 +201,7 @@ def compose(pages: list[list[Line]]) -> tuple[str, list[int], dict[int, int]]:
     right = max(line.x1 for line in body)
     # The column of running text: the leftmost where long lines start. Shorter title-like
     # lines further left are headings (a man page's NAME, DESCRIPTION at 0, subsections at 3).
-    long = [col(line.x0) for line in body if line.x1 - line.x0 >= 0.6 * (right - left)]
+    long = [col(line.x0, line) for line in body if line.x1 - line.x0 >= 0.6 * (right - left)]
     text_col = min(long) if long else 0
     sizes = sorted({round(line.h) for line in body if line.h >= HEADING_SIZE * text_h}, reverse=True)
 
@@ -163,9 +211,9 @@ def compose(pages: list[list[Line]]) -> tuple[str, list[int], dict[int, int]]:
             return None
         if line.h >= HEADING_SIZE * text_h:
             return 1 + sizes.index(round(line.h))
-        c = col(line.x0)
+        c = col(line.x0, line)
         nxt = ls[i + 1] if i + 1 < len(ls) else None
-        if c < text_col and (nxt is None or col(nxt.x0) > c):
+        if c < text_col and (nxt is None or col(nxt.x0, nxt) > c):
             return len(sizes) + (1 if c <= 1 else 2)
         return None
 
@@ -189,21 +237,23 @@ def compose(pages: list[list[Line]]) -> tuple[str, list[int], dict[int, int]]:
             if level is not None:
                 blank(line.page)
                 marks[len(out)] = level
-                emit(" " * col(line.x0) + line.text, line.page)
+                emit(" " * col(line.x0, line) + line.text, line.page)
                 emit("", line.page)
                 prev, first = None, True
                 continue
             nxt = ls[i + 1] if i + 1 < len(ls) else None
-            c = col(line.x0)
+            c = col(line.x0, line)
             new = prev is None
             if prev is not None:
                 same_page = prev.page == line.page
                 if same_page and line.y - prev.y > PARAGRAPH_GAP * pitch:
                     new = True
-                elif c < col(prev.x0) - 1:
+                elif same_page and line.y < prev.y:  # the top of the next column
+                    new = fold(prev.text).rstrip().endswith((".", "!", "?", ":"))
+                elif c < col(prev.x0, prev) - 1:
                     # Back to the left: a description ended; unless prev was an indented first line.
-                    new = not (first and prev.x1 >= right - 2 * char and col(prev.x0) - c <= 6)
-                elif (nxt is not None and col(nxt.x0) > c + 1 and len(line.segments) == 1
+                    new = not (first and prev.x1 >= right - 2 * char and col(prev.x0, prev) - c <= 6)
+                elif (nxt is not None and col(nxt.x0, nxt) > c + 1 and len(line.segments) == 1
                       and line.x1 - line.x0 < 0.6 * (right - left) and not fold(line.text).rstrip().endswith((".", ":", ";", ","))):
                     new = True  # a term: the lines under it are indented as its description
             if new:
@@ -211,7 +261,7 @@ def compose(pages: list[list[Line]]) -> tuple[str, list[int], dict[int, int]]:
             first = new
             s = ""
             for x0, _, words in line.segments:
-                pad = col(x0) - len(s)
+                pad = col(x0, line) - len(s)
                 s += " " * (pad if pad >= 2 or not s else 2) + words
             emit(s, line.page)
             prev = line
