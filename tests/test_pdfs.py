@@ -139,14 +139,19 @@ fall in the morning, at noon and in the afternoon, and put the sun lovers where 
 young seedlings with copper tape around the pots.</p></div></body></html>"""
 
 
-def test_a_page_in_two_columns_is_read_column_by_column(tmp_path):
+@pytest.mark.parametrize("headers", [False, True])
+def test_a_page_in_two_columns_is_read_column_by_column(tmp_path, headers):
     need("chromium", "pdftotext")
     import subprocess
     html, pdf = tmp_path / "garden.html", tmp_path / "garden.pdf"
     html.write_text(TWO_COLUMNS, encoding="utf-8")
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+    flags = [] if headers else ["--no-pdf-header-footer"]
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", *flags,
                     f"--print-to-pdf={pdf}", html.as_uri()], capture_output=True, check=True, timeout=120)
     chunks = chunks_of(pdf)
+    assert max(c.page for c in chunks) == 1
+    # One page: Chromium's small date, title, file address and "1/1" at its edges are not text.
+    assert not any("file://" in c.text or re.search(r"\d, \d+:\d\d|^1/1$", c.text, re.M) for c in chunks)
     flat = [(c.section, " ".join(c.text.split())) for c in chunks]
     # Each paragraph whole and under its heading, though the page's lines mix both columns.
     for section, start, end in [("Soil", "Good soil is", "through the summer months."),

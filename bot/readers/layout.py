@@ -155,11 +155,19 @@ def _shape(line: Line) -> str:
     return re.sub(r"\d+", "#", " ".join(line.text.split()))
 
 
-def drop_running(pages: list[list[Line]]) -> list[list[Line]]:
+def drop_running(pages: list[list[Line]], height: float = 0.0) -> list[list[Line]]:
     """Pages without their running headers and footers: lines among the first or last two of a
-    page whose text (numbers aside) stands at the edge of most pages."""
+    page whose text (numbers aside) stands at the edge of most pages. A document of one page
+    has nothing to compare: there, lines in small print at the very top or bottom (within 5%
+    of the page's height: a browser's date, title, address and page number) are dropped."""
     if len(pages) < 2:
-        return pages
+        body = [line for ls in pages for line in ls]
+        if not body or not height:
+            return pages
+        text_h = _mode((line.h for line in body for _ in line.text), 10.0)
+        return [[line for line in ls if not (line.h < 0.85 * text_h and (line.y <= 0.05 * height or
+                                                                         line.y - line.h >= 0.95 * height))]
+                for ls in pages]
     counts: Counter[str] = Counter()
     for ls in pages:
         counts.update({_shape(line) for line in ls[:2] + ls[-2:]})

@@ -57,7 +57,8 @@ def parse(data: bytes) -> list[Block]:
     if not any(p.words for p in pages):
         raise UnreadableDocument("it has no text layer (a scan?): run OCR on it first")
     indents = stops(pages)
-    text, page_of, marks = compose(drop_running([lines(p, n, indents) for n, p in enumerate(pages, 1)]))
+    text, page_of, marks = compose(drop_running([lines(p, n, indents) for n, p in enumerate(pages, 1)],
+                                                pages[0].height))
     from .text import parse as parse_text
 
     starts = [0] + [m.end() for m in re.finditer("\n", text)]
