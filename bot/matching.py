@@ -31,8 +31,8 @@ _ASCII_BREAK = re.compile(r"([a-zäöüß])-[ \t]*\n\s*(?!(?:und|oder|bzw|and|or
 # An option broken after one of its own hyphens keeps it: "--block-" / "size=SIZE" is
 # "--block-size=SIZE", and "use of --" / "sort=none" is "--sort=none".
 _DASH = "[-\u2010\u2212]"
-_OPTION_BREAK = re.compile(rf"((?:^|(?<=[\s(\['\"=’»]))(?:{_DASH}{{1,2}}(?:\w+{_DASH})+|{_DASH}{_DASH}))[ \t]*\n\s*(?=\w)",
-                           re.MULTILINE)
+_OPTION_BREAK = re.compile(rf"((?:^|(?<=[\s(\['\"=’»]))(?:{_DASH}{{1,2}}(?:\w+{_DASH})+|{_DASH}{_DASH}))"
+                           r"[ \t]*\n\s*(?=\w)", re.MULTILINE)
 
 
 def fold(text: str) -> str:

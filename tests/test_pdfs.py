@@ -82,14 +82,17 @@ def test_a_description_over_a_page_break_is_cited_on_both_pages_with_its_option(
 def test_one_normalisation_for_matching():
     # What Ghostscript prints, what a word processor makes of it, and what people type.
     assert fold("−A, −−almost−all") == "-A, --almost-all" == fold("‐A, ––almost‑all")
-    assert fold("’−−block−size=M’ ˜/x ˆa „so“ ﬁle ＬＳ－ａ\u00a0x") == "'--block-size=M' ~/x ^a \"so\" file LS-a x"
+    assert (fold("’−−block−size=M’ ˜/x ˆa „so“ ﬁle ＬＳ－ａ\u00a0x")
+            == "'--block-size=M' ~/x ^a \"so\" file LS-a x")
     assert fold("Stra\u00adße") == "Straße"
-    assert technical(normalise("−A, −−almost−all")) == technical("-A, --almost-all") == ["-A", "--almost-all"]
+    assert technical(normalise("−A, −−almost−all")) == technical("-A, --almost-all") == ["-A",
+                                                                                          "--almost-all"]
     assert tokenize("use −−almost−all", None) == tokenize("use --almost-all", None)
     assert option_like("−a, −−all") and option_like("–a, ––all") and not option_like("a list of −1 things")
     # Broken at a line end: hyphenated words joined, options kept whole (Chromium breaks after "--").
     assert embedding_text("any use of --\nsort=none (-U)") == "any use of --sort=none (-U)"
-    assert embedding_text("e.g., ’−−block−\nsize=M’ and informa-\n  tion") == "e.g., '--block-size=M' and information"
+    assert (embedding_text("e.g., ’−−block−\nsize=M’ and informa-\n  tion")
+            == "e.g., '--block-size=M' and information")
 
 
 def test_ask_finds_the_option_of_a_ghostscript_pdf(tmp_path, capsys):

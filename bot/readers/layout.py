@@ -262,7 +262,8 @@ def compose(pages: list[list[Line]]) -> tuple[str, list[int], dict[int, int]]:
                     # Back to the left: a description ended; unless prev was an indented first line.
                     new = not (first and prev.x1 >= right - 2 * char and col(prev.x0, prev) - c <= 6)
                 elif (nxt is not None and col(nxt.x0, nxt) > c + 1 and len(line.segments) == 1
-                      and line.x1 - line.x0 < 0.6 * (right - left) and not fold(line.text).rstrip().endswith((".", ":", ";", ","))):
+                      and line.x1 - line.x0 < 0.6 * (right - left)
+                      and not fold(line.text).rstrip().endswith((".", ":", ";", ","))):
                     new = True  # a term: the lines under it are indented as its description
             if new:
                 blank(line.page)
