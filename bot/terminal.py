@@ -121,8 +121,8 @@ def chat(bot, stdin=None, stdout=None, spinner: bool | None = None) -> int:
         if q in ("/help", "?"):
             print(HELP, file=stdout, flush=True)
             continue
-        if not interactive:  # piped: the question above its answer, or the answers run together
-            print(f"> {q}", file=stdout, flush=True)
+        if not interactive:  # piped: the question above its answer (not a prompt), or the answers run together
+            print(f"Q: {q}", file=stdout, flush=True)
         try:
             if spinner:  # on stderr, so piped answers stay clean
                 with Spinner(sys.stderr):

@@ -35,5 +35,5 @@ def test_piped_chat_prints_each_question_above_its_answer_without_spinner(bot):
     assert chat(bot, io.StringIO("Who owns forecasting?\nWer entwickelt Verkaufsstrategien?\n"), out) == 0
     text = out.getvalue()
     assert "[1] corpus/" in text and "searching" not in text
-    first, second = text.index("> Who owns forecasting?"), text.index("> Wer entwickelt Verkaufsstrategien?")
+    first, second = text.index("Q: Who owns forecasting?"), text.index("Q: Wer entwickelt Verkaufsstrategien?")
     assert first == 0 and "Verkaufsprognose" in text[first:second] and "Verkaufsstrategien" in text[second:]
