@@ -6,9 +6,13 @@ Also what decides that a build is due (stale_reason) and the entry point every c
 """
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
+import threading
 import time
+from dataclasses import asdict, fields, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -18,6 +22,7 @@ from .config import Settings
 from .corpus import sha256_file
 from .errors import BotError, CorpusError, IndexCorrupt
 from .index import Index, chunk_rows, dense
+from .progress import Terminal, Tracker
 from .records import BuildProgress
 from .stores import open_store
 from .vectors import chunk_context, embed, embed_late, known_vectors, row_layout
@@ -94,14 +99,7 @@ def _corpus_change(old: list[dict], now: list[dict], root: Path) -> str | None:
     after = {f["path"]: f for f in now}
     added = after.keys() - before.keys()
     removed = before.keys() - after.keys()
-    changed = []
-    for p in after.keys() & before.keys():
-        a, b = after[p], before[p]
-        if (a["size"], a["mtime_ns"]) == (b.get("size"), b.get("mtime_ns")):
-            continue
-        # Touched but maybe not edited (a fresh clone resets times): compare contents.
-        if a["size"] != b.get("size") or sha256_file(root / p) != b.get("sha256"):
-            changed.append(p)
+    changed = [p for p in after.keys() & before.keys() if not _same_file(after[p], before[p], root)]
     if added or removed or changed:
         parts = [f"{len(x)} {word}" for x, word in ((added, "added"), (changed, "changed"), (removed, "removed")) if x]
         return "the corpus changed: " + ", ".join(parts) + " file(s)"
@@ -111,64 +109,83 @@ def _corpus_change(old: list[dict], now: list[dict], root: Path) -> str | None:
 def build(settings: Settings, progress: bool | None = None, reuse: bool = True, on_progress=None) -> dict:
     """Build the index from the corpus and swap it in atomically. Returns the manifest.
 
-    With reuse, vectors of texts that the current index already holds are taken from it
-    (same embedder only), so adding a document embeds just that document.
-    on_progress, if given, is called with a records.BuildProgress as the build goes on."""
+    With reuse, what the current index holds for documents unchanged since it was built is
+    taken from it: their chunks (they are not read again) and the vectors of every text it
+    already embedded (same embedder only), so adding a document reads and embeds just that
+    document. The postings, the dictionary slice and the calibration are computed for the
+    whole corpus: from the chunks, they take a fraction of a second.
+    on_progress, if given, is called with a records.BuildProgress as the build goes on;
+    progress shows it on the terminal (None: when stderr is one)."""
     from . import embedders, refusal
     from .lexical import LexicalIndex
     from .lexicon import Lexicon
     started = time.perf_counter()
-    report = on_progress or (lambda p: None)
     listed = corpus_files(settings)  # one walk of the folder: counted now, recorded in the manifest
-    n_files = len(listed)
-    report(BuildProgress("reading", 0, n_files, 0, 0))
-    docs = corpus_mod.load(settings.corpus)
-    if not docs:
+    track = Tracker(_reporters(on_progress, progress), len(listed))
+    track.start("reading")
+    old = _previous(settings) if reuse else None
+    kept = _unchanged(old.manifest, listed, settings) if old is not None else {}
+    docs = {d.source: d for d in corpus_mod.load(settings.corpus, only={f["path"] for f in listed} - kept.keys())}
+    old_chunks = _chunks_by_source(old, {_source(settings, p) for p in kept}) if kept else {}
+    chunks, files = [], []
+    for f in listed:
+        source = _source(settings, f["path"])
+        if f["path"] in kept:
+            mine = [c if c.id == len(chunks) + i else replace(c, id=len(chunks) + i)
+                    for i, c in enumerate(old_chunks.get(source, ()))]
+            sha = kept[f["path"]]["sha256"]
+        else:
+            doc = docs.get(source)
+            mine = corpus_mod.chunk_document(doc, settings.max_chars, first_id=len(chunks)) if doc else []
+            sha = doc.sha256 if doc else sha256_file(settings.corpus / f["path"])
+        indexed = f["path"] in kept or source in docs
+        files.append({**f, "sha256": sha, "indexed": indexed, "chunks": len(mine)})
+        chunks.extend(mine)
+    n_docs = sum(f["indexed"] for f in files)
+    if not n_docs:
         raise CorpusError(f"no readable documents (.txt, .md, .pdf, .docx, .html) in {settings.corpus}/: "
                           "put your documents there")
-    chunks = corpus_mod.chunk_all(docs, settings.max_chars)
     if not chunks:
         raise CorpusError(f"the files in {settings.corpus}/ contain no text to index")
     embedder = embedders.get(settings.embedder, settings.model)
     late = settings.sentence_vectors == "late" and hasattr(embedder, "passages_with_spans")
     # Naming the document and section tells a man page's "-n" from another's; in a corpus of one
     # document it only blurs (the article's dev questions: R@1 1.00 without, 0.86 with).
-    context = settings.chunk_context and len(docs) > 1
-    known = _previous_vectors(settings, embedder.id, late) if reuse else {}
+    context = settings.chunk_context and n_docs > 1
+    known = known_vectors(old, embedder.id, late) if old is not None else {}
+    del old
     texts, rows = row_layout(chunks, late, context)
-    report(BuildProgress("embedding", n_files, n_files, 0, len(chunks)))
-    t_embed = time.perf_counter()
+    todo = _to_embed(texts, rows, known, late, len(chunks))
+    engine, load = embedders.engine_for(embedder, todo["texts"])
+    track.plan(len(chunks), todo["texts"], len(rows), engine, load, _dictionary_state())
+    track.start("embedding")
+    reused_chunks = len(chunks) - todo["chunks"]
 
-    def embedded(rows_done: int) -> None:
-        done = int(rows[rows_done - 1, 0]) + 1 if rows_done else 0
-        elapsed = time.perf_counter() - t_embed
-        left = elapsed / rows_done * (len(texts) - rows_done) if rows_done and elapsed > 0.5 else None
-        report(BuildProgress("embedding", n_files, n_files, done, len(chunks), left))
+    def embedded(done: int) -> None:
+        share = done / todo["texts"] if todo["texts"] else 1.0
+        track.embedded(done, reused_chunks + round(share * todo["chunks"]))
 
-    if late:
-        vectors, n_embedded = embed_late(embedder, chunks, texts, rows, known, embedded)
-    else:
-        vectors = embed(embedder, texts, progress, known=known, on_rows=embedded)
-        n_embedded = int(getattr(vectors, "embedded", len(texts)))
-    report(BuildProgress("saving", n_files, n_files, len(chunks), len(chunks), None))
+    with embedders.expecting(embedder, todo["texts"]):
+        if late:
+            vectors, n_embedded = embed_late(embedder, chunks, texts, rows, known, embedded)
+        else:
+            vectors = embed(embedder, texts, known=known, on_texts=embedded)
+            n_embedded = int(getattr(vectors, "embedded", len(texts)))
+    del known
     kind = "hnsw" if len(vectors) >= settings.hnsw_min_rows else "flat"
-    faiss_index = dense(vectors, kind)
-    del vectors
+    track.start("lexical")
     lexical = LexicalIndex.build(chunks, context=chunk_context if context else None)
+    track.start("dictionary")
     lexicon = Lexicon.build(chunks, lexical=lexical)
-    index = Index({}, chunks, rows, chunk_rows(rows, len(chunks)), faiss_index, lexical, lexicon)
+    track.start("calibration")
+    index = Index({}, chunks, rows, chunk_rows(rows, len(chunks)), dense(vectors, "flat"), lexical, lexicon)
+    if kind == "flat":
+        del vectors  # the FAISS index holds the only copy
     index.calibration = refusal.calibrate(index, embedder)
-
-    by_source = {d.source: d for d in docs}
-    per_source: dict[str, int] = {}
-    for c in chunks:
-        per_source[c.source] = per_source.get(c.source, 0) + 1
-    files = []
-    for f in listed:
-        source = (Path(settings.corpus.name) / f["path"]).as_posix()
-        doc = by_source.get(source)
-        files.append({**f, "sha256": doc.sha256 if doc else sha256_file(settings.corpus / f["path"]),
-                      "indexed": bool(doc), "chunks": per_source.get(source, 0)})
+    track.start("saving")
+    if kind == "hnsw":
+        index.faiss_index = dense(vectors, kind)
+        del vectors
     manifest = {
         "format": FORMAT,
         "bot_version": _version(),
@@ -176,28 +193,95 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
         "dim": embedder.dim,
         "chunking": settings_stamp(settings),
         "files": files,
-        "documents": len(docs),
+        "documents": n_docs,
+        "documents_read": len(docs),
         "chunks": len(chunks),
-        "rows": int(faiss_index.ntotal),
+        "rows": int(index.faiss_index.ntotal),
         "texts_embedded": n_embedded,
         "search": kind,
         "sentence_vectors": "late" if late else "separate",
         "chunk_context": context,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "build_seconds": round(time.perf_counter() - started, 2),
     }
+    manifest["build_seconds"] = round(time.perf_counter() - started, 2)
     open_store(settings).write(manifest, index)
-    report(BuildProgress("done", n_files, n_files, len(chunks), len(chunks), 0.0))
+    track.done()
     return manifest
 
 
-def _previous_vectors(settings: Settings, embedder_id: str, late: bool = False) -> dict:
-    """Vectors of the current index by text, so a rebuild embeds only what is new."""
+def _reporters(on_progress, progress: bool | None):
+    """on_progress and, when asked for (or stderr is a terminal), the terminal's progress line."""
+    show = progress if progress is not None else sys.stderr.isatty()
+    if not show:
+        return on_progress
+    terminal = Terminal()
+    if on_progress is None:
+        return terminal
+    return lambda p: (terminal(p), on_progress(p))
+
+
+def _source(settings: Settings, path: str) -> str:
+    """How chunks name a corpus file ("corpus/sub/a.txt" for "sub/a.txt")."""
+    return (Path(settings.corpus.name) / path).as_posix()
+
+
+def _previous(settings: Settings) -> Index | None:
+    """The current index, if there is one to take chunks and vectors from."""
     try:
         old = open_store(settings).load()
     except (BotError, OSError):
+        return None
+    return old if old.manifest.get("format") == FORMAT else None
+
+
+def _unchanged(manifest: dict, listed: list[dict], settings: Settings) -> dict[str, dict]:
+    """{path: the previous build's entry} for the documents it indexed that have not changed
+    since, when their chunks are still valid (same chunker and chunk size)."""
+    then, now, files = manifest.get("chunking"), settings_stamp(settings), manifest.get("files")
+    if not isinstance(then, dict) or any(then.get(k) != now[k] for k in ("chunker", "max_chars")) \
+            or not isinstance(files, list):
         return {}
-    return known_vectors(old, embedder_id, late)
+    before = {f["path"]: f for f in files if isinstance(f, dict) and f.get("indexed")
+              and isinstance(f.get("path"), str) and isinstance(f.get("sha256"), str)}
+    return {f["path"]: before[f["path"]] for f in listed
+            if f["path"] in before and _same_file(f, before[f["path"]], settings.corpus)}
+
+
+def _same_file(now: dict, before: dict, root: Path) -> bool:
+    if (now["size"], now["mtime_ns"]) == (before.get("size"), before.get("mtime_ns")):
+        return True
+    # Touched but maybe not edited (a fresh clone resets times): compare contents.
+    return now["size"] == before.get("size") and sha256_file(root / now["path"]) == before.get("sha256")
+
+
+def _chunks_by_source(old: Index, sources: set[str]) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for c in old.chunks:
+        if c.source in sources:
+            out.setdefault(c.source, []).append(c)
+    return out
+
+
+def _to_embed(texts: list[str], rows, known: dict, late: bool, n_chunks: int) -> dict[str, int]:
+    """How many texts the build embeds (each distinct one not known yet; with late chunking,
+    one per chunk) and how many chunks have something to embed."""
+    if late:
+        starts = chunk_rows(rows, n_chunks)
+        fresh = sum(1 for p in range(n_chunks) if any(t not in known for t in texts[starts[p]:starts[p + 1]]))
+        return {"texts": fresh, "chunks": fresh}
+    fresh = {t for t in texts if t not in known}
+    chunks = len({int(rows[i, 0]) for i, t in enumerate(texts) if t in fresh})
+    return {"texts": len(fresh), "chunks": chunks}
+
+
+def _dictionary_state() -> str | None:
+    """What the dictionary phase will do: slice the per-machine index, parse the dictionary
+    first (the first build on a machine), or nothing (no dictionary installed)."""
+    from . import ding
+    from .lexicon import DEFAULT
+    if not DEFAULT.is_file():
+        return None
+    return "slice" if ding.is_cached(DEFAULT) else "parse"
 
 
 def ensure(settings: Settings, progress: bool | None = None, quiet: bool = False, on_progress=None) -> Index:
@@ -224,6 +308,61 @@ def ensure(settings: Settings, progress: bool | None = None, quiet: bool = False
         m = build(settings, progress, on_progress=on_progress)
         say(summary(m))
     return store.load()
+
+
+def in_child(settings: Settings, on_progress=None) -> None:
+    """ensure() in a child process, with its progress passed on: what a server does. The
+    child's memory (the embedding engine: torch is 600 MB once loaded) is given back when it
+    ends, the server's threads keep the interpreter to themselves, and the child runs at a
+    lower priority, so questions asked meanwhile (answered from the old index) come first."""
+    values = {f.name: getattr(settings, f.name) for f in fields(settings)}
+    env = {**os.environ, "BOT_BUILD_SETTINGS": json.dumps({k: str(v) if isinstance(v, Path) else v
+                                                           for k, v in values.items()})}
+    command = [sys.executable, "-c", "import sys; from bot.build import child_main; sys.exit(child_main())"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+                            encoding="utf-8", errors="replace")
+    error = None
+    # stderr (warnings about skipped files) is read beside stdout, so neither pipe fills up.
+    told: list[str] = []
+    reader = threading.Thread(target=lambda: told.extend(proc.stderr), daemon=True)
+    reader.start()
+    for line in proc.stdout:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(message, dict):
+            continue
+        if "progress" in message and on_progress:
+            on_progress(BuildProgress(**message["progress"]))
+        error = message.get("error", error)
+    proc.wait()
+    reader.join(5)
+    for line in told:
+        print(line, end="", file=sys.stderr)
+    if proc.returncode != 0:
+        last = next((t.strip() for t in reversed(told) if t.strip()), f"exit status {proc.returncode}")
+        raise BotError(error or f"building the index failed: {last}")
+
+
+def child_main() -> int:
+    """in_child's other end, in the child process. Settings come as JSON in BOT_BUILD_SETTINGS;
+    progress, and an error message if any, go to stdout as JSON lines."""
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+    settings = Settings().with_(**json.loads(os.environ["BOT_BUILD_SETTINGS"]))
+
+    def emit(p: BuildProgress) -> None:
+        print(json.dumps({"progress": asdict(p)}), flush=True)
+
+    try:
+        ensure(settings, progress=False, quiet=True, on_progress=emit)
+    except BotError as e:
+        print(json.dumps({"error": str(e)}), flush=True)
+        return 1
+    return 0
 
 
 def summary(m: dict) -> str:

@@ -35,33 +35,53 @@ class Chatbot:
     def __init__(self, settings: Settings | None = None, progress: bool | None = None, quiet: bool = False,
                  on_progress=None):
         self.settings = settings or from_env()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # taking up a new index
+        self._refreshing = threading.Lock()  # one re-index at a time
         self.index = build.ensure(self.settings, progress=progress, quiet=quiet, on_progress=on_progress)
         self.embedder = embedders.get(self.settings.embedder, self.settings.model)
         self._store = open_store(self.settings)
         self._synced = time.monotonic()
+        self._passed = None  # a generation not taken up (another embedder's index)
 
-    def refresh(self, progress: bool | None = None, quiet: bool = False, on_progress=None) -> bool:
-        """Rebuild and reload the index if the corpus changed; True if it did."""
-        with self._lock:
+    def refresh(self, progress: bool | None = None, quiet: bool = False, on_progress=None,
+                separate: bool = False) -> bool:
+        """Rebuild the index if the corpus changed, then answer from the new one; True if it did.
+        Questions asked meanwhile are answered from the old index. separate: build in a child
+        process (a server: the embedding engine's memory goes with it, see build.in_child)."""
+        with self._refreshing:
             if build.stale_reason(self.settings) is None:
                 return False
-            self.index = build.ensure(self.settings, progress=progress, quiet=quiet, on_progress=on_progress)
+            if separate:
+                build.in_child(self.settings, on_progress=on_progress)
+            index = build.ensure(self.settings, progress=progress, quiet=quiet, on_progress=on_progress)
+            with self._lock:
+                self.index = index
             return True
 
     def sync(self, max_age: float = 0.0) -> bool:
-        """Load the store's index when another process made a newer one active (a shared
-        PostgreSQL store: a server re-indexed after an upload); True if it did. The folder
-        store never says, so this costs nothing there. max_age: skip if checked that recently."""
+        """Take up the index another process made active (a server that re-indexed after an
+        upload, `bot index` run beside this one); True if it did. One stat of the index
+        folder, or one indexed SELECT on a PostgreSQL store. max_age: skip if checked that
+        recently. An index that cannot be read yet (caught mid-swap) is retried next time."""
         now = time.monotonic()
         if max_age and now - self._synced < max_age:
             return False
         self._synced = now
-        if self._store.generation() in (None, self.index.manifest.get("generation")):
+        before = self.index
+        generation = self._store.generation()
+        if generation in (None, before.manifest.get("generation"), self._passed):
             return False
         with self._lock:
-            if self._store.generation() != self.index.manifest.get("generation"):
-                self.index = self._store.load()
+            if self.index is not before:  # another thread took it up meanwhile
+                return True
+            try:
+                index = self._store.load()
+            except (IndexCorrupt, OSError):
+                return False
+            if index.manifest.get("embedder") != self.embedder.id:
+                self._passed = generation  # built for another embedder: questions stay on ours
+                return False
+            self.index = index
         return True
 
     def _similar(self, phrase: str, candidates: list[str]) -> list[float]:

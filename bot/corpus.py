@@ -110,10 +110,13 @@ def decode(data: bytes) -> str | None:
     return None if controls > 8 else text
 
 
-def load(corpus: Path) -> list[Document]:
-    """Every readable document below corpus; unreadable ones are skipped with a warning."""
+def load(corpus: Path, only: set[str] | None = None) -> list[Document]:
+    """Every readable document below corpus (or those of only, paths relative to it like
+    "sub/a.txt"); unreadable ones are skipped with a warning."""
     docs = []
     for path in find_files(corpus):
+        if only is not None and path.relative_to(corpus).as_posix() not in only:
+            continue
         source = (Path(corpus.name) / path.relative_to(corpus)).as_posix()
         try:
             size = path.stat().st_size

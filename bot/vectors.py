@@ -2,7 +2,6 @@
 distinct text once, reusing the vectors an earlier build already made for the same text."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +46,9 @@ def known_vectors(index, embedder_id: str, late: bool = False) -> dict:
     return dict(zip(texts, index.vectors))
 
 
-def embed_late(embedder, chunks, texts, rows, known, on_rows) -> tuple[np.ndarray, int]:
-    """Chunk vectors and their sentences' vectors from one forward pass per chunk."""
+def embed_late(embedder, chunks, texts, rows, known, on_texts=None) -> tuple[np.ndarray, int]:
+    """Chunk vectors and their sentences' vectors from one forward pass per chunk; on_texts(n)
+    after each batch, with the chunks embedded so far."""
     from .index import chunk_rows
     vectors = np.empty((len(texts), embedder.dim), np.float32)
     starts = chunk_rows(rows, len(chunks))
@@ -69,8 +69,8 @@ def embed_late(embedder, chunks, texts, rows, known, on_rows) -> tuple[np.ndarra
             a, b = starts[p], starts[p + 1]
             vectors[a] = w
             vectors[a + 1:b] = sentences
-        if on_rows:
-            on_rows(int(starts[part[-1] + 1]))
+        if on_texts:
+            on_texts(i + len(part))
     return vectors, len(todo)
 
 
@@ -91,24 +91,21 @@ class Vectors(np.ndarray):
     embedded: int
 
 
-def embed(embedder, texts: list[str], progress: bool | None, queries: bool = False,
-          known: dict | None = None, on_rows=None) -> np.ndarray:
+def embed(embedder, texts: list[str], queries: bool = False, known: dict | None = None, on_texts=None) -> np.ndarray:
     """Vectors for texts, taking those in known as they are and embedding each other distinct
-    text once (man pages repeat their "--help" lines, licences their clauses)."""
+    text once (man pages repeat their "--help" lines, licences their clauses); on_texts(n)
+    after each batch, with the texts embedded so far."""
     known = known or {}
     first: dict[str, int] = {}
     for i, t in enumerate(texts):
         first.setdefault(t, i)
     todo = [i for t, i in first.items() if t not in known]
     if len(todo) == len(texts):
-        vectors = _encode(embedder, texts, progress, queries, on_rows)  # no second copy of a large corpus
+        vectors = _encode(embedder, texts, queries, on_texts)  # no second copy of a large corpus
     else:
         vectors = np.empty((len(texts), embedder.dim), np.float32)
         if todo:
-            # Progress counts rows of texts; the reused ones come first in this estimate.
-            base = len(texts) - len(todo)
-            fresh = _encode(embedder, [texts[i] for i in todo], progress, queries,
-                            (lambda n: on_rows(base + n)) if on_rows else None)
+            fresh = _encode(embedder, [texts[i] for i in todo], queries, on_texts)
             vectors[todo] = fresh
             del fresh
         for i, t in enumerate(texts):
@@ -121,24 +118,15 @@ def embed(embedder, texts: list[str], progress: bool | None, queries: bool = Fal
     return out
 
 
-def _encode(embedder, texts: list[str], progress: bool | None, queries: bool, on_rows=None) -> np.ndarray:
+def _encode(embedder, texts: list[str], queries: bool, on_texts=None) -> np.ndarray:
     batch = 128  # large enough for the engine to bucket by length, small enough for progress
-    show = progress if progress is not None else len(texts) > 1000
-    bar = None
-    if show:
-        from tqdm import tqdm
-        bar = tqdm(total=len(texts), unit="text", desc="embedding", file=sys.stderr)
     encode = embedder.queries if queries else embedder.passages
     # Filled in place: a large corpus needs one copy of its vectors, not two.
     vectors = np.empty((len(texts), embedder.dim), np.float32)
     for i in range(0, len(texts), batch):
         part = encode(texts[i:i + batch])
         vectors[i:i + len(part)] = part
-        if bar:
-            bar.update(len(part))
-        if on_rows:
-            on_rows(i + len(part))
-    if bar:
-        bar.close()
+        if on_texts:
+            on_texts(i + len(part))
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     return vectors

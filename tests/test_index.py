@@ -205,3 +205,36 @@ def test_a_text_repeated_in_the_corpus_is_embedded_once(make_corpus):
     hits = retrieve(index, q, 2, "Wie viele Räder hat ein Fahrrad?")
     assert {h.chunk.source for h in hits} == {"corpus/one/b.txt", "corpus/two/b.txt"}
     assert hits[0].score == pytest.approx(hits[1].score, abs=1e-6)
+
+
+def test_adding_changing_and_removing_a_document_redoes_only_that_document(make_corpus, monkeypatch):
+    from bot import corpus as corpus_mod
+    settings = make_corpus({**DOCS, "c.txt": "Schach ist ein Brettspiel für zwei Personen mit 32 Figuren.\n"})
+    build.ensure(settings, quiet=True)
+    read = []
+    original = corpus_mod.read
+    monkeypatch.setattr(corpus_mod, "read", lambda path, *a, **k: read.append(path.name) or original(path, *a, **k))
+
+    def update() -> dict:
+        read.clear()
+        index = build.ensure(settings, quiet=True)
+        m, done = index.manifest, read[:]
+        # Exactly what a build from nothing gives: chunks, vectors, postings, dictionary slice, calibration.
+        full = build.build(settings.with_(index=settings.index.parent / "full"), reuse=False)
+        again = open_store(settings.with_(index=settings.index.parent / "full")).load()
+        assert list(index.chunks) == list(again.chunks) and m["chunks"] == full["chunks"]
+        assert np.allclose(index.vectors, again.vectors, atol=1e-6)
+        assert index.lexical.vocab == again.lexical.vocab and index.lexical.langs == again.lexical.langs
+        assert all(np.array_equal(getattr(index.lexical, a), getattr(again.lexical, a)) for a in ("ptr", "docs", "weights"))
+        if index.lexicon is not None:
+            assert [index.lexicon.en_de, index.lexicon.de_en, index.lexicon.glosses] == \
+                [again.lexicon.en_de, again.lexicon.de_en, again.lexicon.glosses]
+        assert index.calibration == again.calibration
+        return {"read": done, "embedded": m["texts_embedded"], "documents_read": m["documents_read"]}
+
+    (settings.corpus / "d.md").write_text("# Tee\n\nGrüner Tee zieht zwei Minuten in heißem Wasser.\n", encoding="utf-8")
+    assert update() == {"read": ["d.md"], "embedded": 1, "documents_read": 1}
+    (settings.corpus / "a.md").write_text("# Kochen\n\nReis braucht weniger Wasser als Nudeln.\n", encoding="utf-8")
+    assert update() == {"read": ["a.md"], "embedded": 1, "documents_read": 1}
+    (settings.corpus / "sub" / "b.txt").unlink()
+    assert update() == {"read": [], "embedded": 0, "documents_read": 0}

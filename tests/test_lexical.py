@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bot import corpus
-from bot.lexical import FILES, LexicalIndex, split_compound, stem, technical, tokenize
+from bot.lexical import FILES, LexicalIndex, bm25_weights, split_compound, stem, technical, tokenize
 
 ARTICLE = Path(__file__).resolve().parent.parent / "corpus" / "vertriebsleiter-vs-vertriebsoperationsleiter.txt"
 
@@ -117,3 +117,18 @@ def test_a_chunk_too_short_to_tell_is_in_its_documents_language(lexical, chunks)
     find = [lexical.langs[n] for n, c in enumerate(chunks) if c.source.endswith("find.txt")]
     assert find.count("en") <= 2  # ("Ausdruck1 -a Ausdruck2": "a" reads as English)
 
+
+
+def test_bm25_weights_are_the_ones_bm25s_computes(chunks, lexical):
+    # The build computes the Lucene BM25 weights itself (importing bm25s imports scipy, 0.3-0.5 s
+    # of every build): bit for bit what bm25s gives for the same tokens.
+    import bm25s
+    vocab: dict[str, int] = {}
+    ids = [[vocab.setdefault(t, len(vocab)) for t in tokenize(c.text, lang, lexical.known)]
+           for c, lang in zip(chunks, lexical.langs)]
+    model = bm25s.BM25(k1=1.5, b=0.75)
+    model.index(bm25s.tokenization.Tokenized(ids=ids, vocab=dict(vocab)), show_progress=False)
+    ptr, docs, weights = bm25_weights(ids, len(vocab), 1.5, 0.75)
+    assert np.array_equal(ptr, model.scores["indptr"]) and np.array_equal(docs, model.scores["indices"])
+    assert weights.dtype == np.float32 and np.array_equal(weights, model.scores["data"])
+    assert vocab == lexical.vocab and np.array_equal(weights, lexical.weights)

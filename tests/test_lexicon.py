@@ -1,4 +1,6 @@
 """The corpus-pruned Ding lexicon: cross-lingual terms, pruning, glosses."""
+import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -6,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot import corpus
-from bot.lexical import LexicalIndex, stem
+from bot import corpus, ding
+from bot.lexical import LexicalIndex, normalise, stem, stopwords, words
 from bot.lexicon import DEFAULT, FILES, Lexicon
 
 ARTICLE = Path(__file__).resolve().parent.parent / "corpus" / "vertriebsleiter-vs-vertriebsoperationsleiter.txt"
@@ -79,23 +81,122 @@ def test_missing_dictionary_gives_none_and_one_note(chunks, tmp_path, capsys):
 
 
 
-def test_the_dictionary_line_index_is_cached_and_survives_damage(chunks, tmp_path, monkeypatch):
-    # The dictionary is stemmed once per machine, not per index build; the cached index
-    # changes nothing, and a damaged cache file is computed again and replaced.
-    import json
-    small = tmp_path / "de-en"  # a slice of the real dictionary: same format, less to stem
+ENGLISH = ("Permission is granted to copy and distribute verbatim copies of this license document.\n\n"
+           "The software is provided without warranty of any kind; the authors are not liable for damages.\n")
+
+
+@pytest.fixture(scope="module")
+def small_dictionary(tmp_path_factory):
+    """Every 14th line of the real dictionary: the same format and all of the alphabet, a
+    fourteenth of the parsing."""
+    path = tmp_path_factory.mktemp("ding") / "de-en"
     with open(DEFAULT, encoding="utf-8") as fh:
-        small.write_text("".join(line for _, line in zip(range(15_000), fh)), encoding="utf-8")
-    same = lambda lx: json.dumps([lx.en_de, lx.de_en, lx.glosses], sort_keys=True)  # noqa: E731
+        path.write_text("".join(line for n, line in enumerate(fh) if n % 14 == 0), encoding="utf-8")
+    return path
+
+
+def reference_slice(chunks, lexical, path: Path) -> tuple[dict, dict, dict]:
+    """The slice as Lexicon.build computed it before the per-machine index (issue 21): every
+    line of the dictionary read and parsed for this corpus. The index must give the same."""
+    vocab = {"de": set(), "en": set()}
+    for c, lang in zip(chunks, lexical.langs):
+        vocab[lang].update(lexical.tokens(c.text, lang))
+    fold = str.maketrans({"ä": "a", "ö": "o", "ü": "u", "ß": "ss"})
+    heads = {lang: {s.translate(fold)[:4] for s in vocab[lang]} for lang in vocab}
+
+    def quick(w: str, lang: str) -> str:  # a word counts for a line only if it starts like a corpus stem
+        f = w.translate(fold)
+        return stem(w, lang) if f[:4] in heads[lang] or f[:3] in heads[lang] else ""
+
+    def known(sub_entry: str, lang: str) -> bool:
+        return any(stem(w, lang) in vocab[lang] for w in words(normalise(sub_entry)))
+
+    def target(ws: list[str], lang: str) -> list[str] | None:
+        out = [stem(w, lang) for w in ws if w not in stopwords()]
+        return out if out and all(s in vocab[lang] for s in out) else None
+
+    def add(table, k, alt):
+        alts = table.setdefault(k, [])
+        if alt not in alts:
+            alts.append(alt)
+
+    en_de, de_en, glosses = {}, {}, {}
+    for line in path.read_text(encoding="utf-8", errors="replace").split("\n"):
+        if line.startswith("#") or " :: " not in line:
+            continue
+        de, en = line.split(" :: ", 1)
+        want_de = any(quick(w, "de") in vocab["de"] for w in re.findall(r"[^\W\d_]{3,}", de.lower()))
+        want_en = any(quick(w, "en") in vocab["en"] for w in re.findall(r"[^\W\d_]{3,}", en.lower()))
+        de_subs, en_subs = de.split(" | "), en.split(" | ")
+        if not (want_de or want_en) or len(de_subs) != len(en_subs):
+            continue
+        for n, (d, e) in enumerate(zip(de_subs, en_subs)):
+            need_de, need_en = want_de and known(d, "de"), want_en and known(e, "en")
+            de_terms = [t for t in (ding.clean(x, "de") for x in d.split(";")) if t]
+            en_terms = [t for t in (ding.clean(x, "en") for x in e.split(";")) if t]
+            if not (need_de or need_en) or not de_terms or not en_terms:
+                continue
+            for dws in de_terms if need_de else ():
+                alt = target(dws, "de")
+                if alt is None:
+                    continue
+                for ews in en_terms:
+                    if len(ews) > 1 or ews[0] not in stopwords():
+                        add(en_de, ding.key(ews, "en"), alt)
+                if n == 0 and len(dws) == 1:
+                    g = glosses.setdefault(dws[0], [ding.headword(d, dws[0]), []])
+                    for ews in en_terms:
+                        if len(g[1]) < ding.MAX_GLOSSES and " ".join(ews) not in g[1]:
+                            g[1].append(" ".join(ews))
+            for ews in en_terms if need_en else ():
+                alt = target(ews, "en")
+                if alt is None:
+                    continue
+                for dws in de_terms:
+                    if len(dws) > 1 or dws[0] not in stopwords():
+                        add(de_en, ding.key(dws, "de"), alt)
+    return en_de, de_en, glosses
+
+
+def test_the_slice_is_the_one_the_dictionary_gives(chunks, small_dictionary, tmp_path, monkeypatch):
+    # German text (the article), English text and both at once: the same entries, in the same
+    # order, as reading the whole dictionary for the corpus gives.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    english = corpus.chunk_all([corpus.read(Path("licence.txt"), "corpus/licence.txt", ENGLISH.encode())], 1200)
+    for corpus_chunks in (chunks, english, chunks + english):
+        lexical = LexicalIndex.build(corpus_chunks)
+        built = Lexicon.build(corpus_chunks, small_dictionary, lexical=lexical)
+        got = json.dumps([built.en_de, built.de_en, built.glosses], ensure_ascii=False)
+        assert got == json.dumps(reference_slice(corpus_chunks, lexical, small_dictionary), ensure_ascii=False)
+    assert built.en_de and built.de_en and built.glosses  # each table was compared with something in it
+
+
+def test_a_slice_is_a_lookup_well_under_a_second(chunks, lexicon):
+    # The per-machine index exists once the lexicon fixture has been built.
+    lexical = LexicalIndex.build(chunks)
+    seconds = []
+    for _ in range(3):
+        t = time.perf_counter()
+        Lexicon.build(chunks, lexical=lexical)
+        seconds.append(time.perf_counter() - t)
+    assert sorted(seconds)[1] < 0.5  # measured 0.03-0.1 s; the old parse took 7 s for the article
+
+
+def test_the_dictionary_index_is_cached_and_survives_damage(chunks, small_dictionary, tmp_path, monkeypatch):
+    # The dictionary is parsed once per machine, not per index build; the cached index
+    # changes nothing, and a damaged cache file is computed again and replaced.
+    same = lambda lx: json.dumps([lx.en_de, lx.de_en, lx.glosses])  # noqa: E731
     (tmp_path / "no-cache").write_text("a file, so no cache folder can be made under it")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "no-cache"))
-    uncached = same(Lexicon.build(chunks, small))
+    uncached = same(Lexicon.build(chunks, small_dictionary))
     assert len(json.loads(uncached)[0]) > 100
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    assert same(Lexicon.build(chunks, small)) == uncached
-    cached = list((tmp_path / "cache" / "bot").glob("ding-*.npz"))
+    assert same(Lexicon.build(chunks, small_dictionary)) == uncached
+    cached = list((tmp_path / "cache" / "bot").glob("ding-*.idx"))
     assert len(cached) == 1
-    assert same(Lexicon.build(chunks, small)) == uncached
-    cached[0].write_bytes(b"PK\x03\x04 not a zip")
-    assert same(Lexicon.build(chunks, small)) == uncached
-    assert cached[0].stat().st_size > 10_000 and not list(cached[0].parent.glob("*.tmp*"))
+    assert same(Lexicon.build(chunks, small_dictionary)) == uncached
+    size = cached[0].stat().st_size
+    for damage in (b"bot-ding not an index", cached[0].read_bytes()[:size // 2]):
+        cached[0].write_bytes(damage)
+        assert same(Lexicon.build(chunks, small_dictionary)) == uncached
+        assert cached[0].stat().st_size == size and not list(cached[0].parent.glob("*.tmp"))

@@ -77,8 +77,14 @@ class FolderStore:
     def lock(self):
         return build_lock(self.folder)
 
-    def generation(self):
-        return None
+    def generation(self) -> str | None:
+        """Changes whenever a build swaps in a new index folder, in this process or another:
+        the manifest's inode and time (one stat, a few microseconds). None without an index."""
+        try:
+            st = os.stat(self.folder / "manifest.json")
+        except OSError:
+            return None
+        return f"{st.st_ino}-{st.st_mtime_ns}"
 
 
 @contextmanager
@@ -197,16 +203,37 @@ def _swap_in(tmp: Path, target: Path) -> None:
 
 def load_folder(folder: Path, verify: bool = False) -> Index:
     """Load and validate an index folder. Start-up checks sizes and times; verify (or a
-    changed time) also checks the SHA-256 of each file."""
+    changed time) also checks the SHA-256 of each file.
+
+    Every file is read through one handle on the folder, so a build that swaps in a new folder
+    meanwhile cannot mix the two: this load sees the old one whole (or fails, if the builder
+    removed it first, and is retried)."""
     try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        raise IndexCorrupt(f"index file {folder / 'manifest.json'} is missing") from None
+    except OSError as e:
+        raise IndexCorrupt(f"index folder {folder} cannot be read ({e.strerror})") from None
+    try:
+        opened = Path(f"/proc/self/fd/{fd}")
+        return _load(folder, opened if opened.is_dir() else folder, verify)
+    finally:
+        os.close(fd)
+
+
+def _load(shown: Path, folder: Path, verify: bool) -> Index:
+    """load_folder, reading from folder and naming shown in messages."""
+    try:
+        st = os.stat(folder / "manifest.json")
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise IndexCorrupt(f"index file {e.filename} is missing") from e
+    except FileNotFoundError:
+        raise IndexCorrupt(f"index file {shown / 'manifest.json'} is missing") from None
     except (OSError, ValueError) as e:
-        raise IndexCorrupt(f"index manifest in {folder} is unreadable ({type(e).__name__})") from e
+        raise IndexCorrupt(f"index manifest in {shown} is unreadable ({type(e).__name__})") from e
     if not isinstance(manifest, dict) or not isinstance(manifest.get("index_files"), dict):
-        raise IndexCorrupt(f"index manifest in {folder} is unreadable")
-    _check_files(folder, manifest, full=verify)
+        raise IndexCorrupt(f"index manifest in {shown} is unreadable")
+    manifest["generation"] = f"{st.st_ino}-{st.st_mtime_ns}"  # as generation() says it
+    _check_files(shown, folder, manifest, full=verify)
     import faiss
     from ..lexical import LexicalIndex
     from ..lexicon import Lexicon
@@ -219,28 +246,28 @@ def load_folder(folder: Path, verify: bool = False) -> Index:
         lexical = LexicalIndex.load(folder)
         lexicon = Lexicon.load(folder, lexical=lexical) if "lexicon.json" in manifest["index_files"] else None
     except (RuntimeError, OSError, ValueError, KeyError, TypeError) as e:
-        raise IndexCorrupt(f"index in {folder} is damaged ({type(e).__name__})") from e
+        raise IndexCorrupt(f"index in {shown} is damaged ({type(e).__name__})") from e
     n = manifest.get("chunks")
     if not (index.ntotal == manifest.get("rows") == len(rows) and index.d == manifest.get("dim")
             and rows.ndim == 2 and rows.shape[1] == 2 and len(offsets) == (n or 0) + 1
             and offsets[-1] == (folder / "chunks.jsonl").stat().st_size and isinstance(calibration, dict)
             and len(lexical.langs) == n):
-        raise IndexCorrupt(f"index in {folder} disagrees with its manifest ({index.ntotal} rows, {n} chunks)")
+        raise IndexCorrupt(f"index in {shown} disagrees with its manifest ({index.ntotal} rows, {n} chunks)")
     if hasattr(index, "hnsw"):
         index.hnsw.efSearch = HNSW_EF_SEARCH
     return Index(manifest, chunks, rows, chunk_rows(rows, n), index, lexical, lexicon, calibration)
 
 
-def _check_files(folder: Path, manifest: dict, full: bool) -> None:
+def _check_files(shown: Path, folder: Path, manifest: dict, full: bool) -> None:
     for name in dict.fromkeys([*FILES[:-1], *manifest["index_files"]]):
         meta = manifest["index_files"].get(name)
         path = folder / name
         if not isinstance(meta, dict):
-            raise IndexCorrupt(f"index manifest in {folder} does not list {name}")
+            raise IndexCorrupt(f"index manifest in {shown} does not list {name}")
         try:
             st = path.stat()
         except FileNotFoundError:
-            raise IndexCorrupt(f"index file {path} is missing") from None
+            raise IndexCorrupt(f"index file {shown / name} is missing") from None
         if st.st_size != meta.get("size") or ((full or st.st_mtime_ns != meta.get("mtime_ns"))
                                               and sha256_file(path) != meta.get("sha256")):
-            raise IndexCorrupt(f"index file {path} does not match its manifest (truncated or changed)")
+            raise IndexCorrupt(f"index file {shown / name} does not match its manifest (truncated or changed)")

@@ -12,8 +12,9 @@ from ..errors import BotError
 class Engine:
     """Holds the Chatbot, the latest build progress, and whether a (re)build is running.
 
-    Questions wait while a build runs, so a question asked right after an upload or a removal is
-    answered from the new index, never the old one."""
+    Builds run in a child process (build.in_child). Questions wait for the first index only:
+    during a re-index they are answered from the old one, which is swapped for the new one when
+    it is ready; an upload's "Added" is shown after that, so a question asked then sees it."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -44,7 +45,10 @@ class Engine:
             self.ready.set()
 
     def _make(self) -> None:
+        from ..build import in_child, stale_reason
         from ..chatbot import Chatbot
+        if stale_reason(self.settings) is not None:
+            in_child(self.settings, on_progress=self._on_progress)
         self.bot = Chatbot(self.settings, progress=False, quiet=True, on_progress=self._on_progress)
 
     def _run(self, work) -> None:
@@ -69,7 +73,8 @@ class Engine:
             self._run(self._make)
             self.ready.set()
         else:
-            self._run(lambda: self.bot.refresh(progress=False, quiet=True, on_progress=self._on_progress))
+            self._run(lambda: self.bot.refresh(progress=False, quiet=True, on_progress=self._on_progress,
+                                               separate=True))
 
     def sync(self) -> None:
         """Take up an index another server made active in a shared store (checked at most every
@@ -82,7 +87,7 @@ class Engine:
             pass
 
     def begin_change(self) -> None:
-        """Mark a build as coming (an upload is being saved): questions from now on wait for it."""
+        """Mark a build as coming (an upload is being saved), for the status line."""
         self._idle.clear()
 
     def end_change(self) -> None:
@@ -91,8 +96,8 @@ class Engine:
             self._idle.set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """True once the index is ready and no build is running."""
-        return self.ready.wait(timeout) and self._idle.wait(timeout)
+        """True once the first index is ready (a re-index does not make questions wait)."""
+        return self.ready.wait(timeout)
 
     def ask(self, question: str, history=()):
         # Chatbot.ask is safe from several threads: the embedders and caches lock themselves.

@@ -168,7 +168,8 @@ def progress_text(p) -> str:
     if p is None:
         return "Indexing the documents…"
     left = f", about {max(1, round(p.seconds_left))} s left" if p.seconds_left is not None else ""
-    words = {"reading": "Reading", "embedding": "Indexing", "saving": "Saving", "done": "Done"}.get(p.stage, p.stage)
+    words = {"reading": "Reading", "embedding": "Indexing", "lexical": "Indexing words", "dictionary": "Dictionary terms",
+             "calibration": "Calibrating", "saving": "Saving", "done": "Done"}.get(p.stage, p.stage)
     return (f"{words}: {p.files_done} of {p.files_total} file{'s' * (p.files_total != 1)}, "
             f"{p.chunks_done} of {p.chunks_total} passages{left}")
 
@@ -178,7 +179,12 @@ def progress_html(p) -> str:
     if p is None:
         return (f'<div class="build"><span>{progress_text(p)}</span>'
                 '<progress aria-label="Indexing progress"></progress></div>')
-    value, total = (p.chunks_done, p.chunks_total) if p.chunks_total else (p.files_done, max(p.files_total, 1))
+    # The share of the whole build's estimated work (every phase), not of the passages embedded:
+    # the bar reaches its end when the build does.
+    if p.fraction is not None:
+        value, total = round(1000 * p.fraction), 1000
+    else:
+        value, total = (p.chunks_done, p.chunks_total) if p.chunks_total else (p.files_done, max(p.files_total, 1))
     return (f'<div class="build"><span>{html.escape(progress_text(p))}</span>'
             f'<progress aria-label="Indexing progress" max="{total}" value="{min(value, total)}"></progress></div>')
 

