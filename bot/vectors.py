@@ -119,7 +119,8 @@ def embed(embedder, texts: list[str], queries: bool = False, known: dict | None 
 
 
 def _encode(embedder, texts: list[str], queries: bool, on_texts=None) -> np.ndarray:
-    batch = 128  # large enough for the engine to bucket by length, small enough for progress
+    from .embedders import batch_size
+    batch = batch_size(embedder)
     encode = embedder.queries if queries else embedder.passages
     # Filled in place: a large corpus needs one copy of its vectors, not two.
     vectors = np.empty((len(texts), embedder.dim), np.float32)
