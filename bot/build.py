@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
+
 from . import corpus as corpus_mod
 from .config import Settings
 from .corpus import sha256_file
@@ -28,6 +30,7 @@ from .stores import open_store
 from .vectors import chunk_context, embed, embed_late, known_vectors, row_layout
 
 FORMAT = 3
+PER_TEXT_CHARS = 60  # what a text costs to embed beyond its characters, in characters (measured: bench)
 CHUNKER = 12  # bump when chunking rules change: old indexes are rebuilt
 
 
@@ -162,8 +165,8 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
     reused_chunks = len(chunks) - todo["chunks"]
 
     def embedded(done: int) -> None:
-        share = done / todo["texts"] if todo["texts"] else 1.0
-        track.embedded(done, reused_chunks + round(share * todo["chunks"]))
+        share = todo["work"][done] / todo["work"][-1] if todo["texts"] else 1.0
+        track.embedded(share, reused_chunks + round(share * todo["chunks"]))
 
     with embedders.expecting(embedder, todo["texts"]):
         embedders.prepare(embedder, todo["texts"], late)
@@ -266,16 +269,22 @@ def _chunks_by_source(old: Index, sources: set[str]) -> dict[str, list]:
     return out
 
 
-def _to_embed(texts: list[str], rows, known: dict, late: bool, n_chunks: int) -> dict[str, int]:
-    """How many texts the build embeds (each distinct one not known yet; with late chunking,
-    one per chunk) and how many chunks have something to embed."""
+def _to_embed(texts: list[str], rows, known: dict, late: bool, n_chunks: int) -> dict:
+    """What the build embeds: how many texts (each distinct one not known yet; with late
+    chunking, one per chunk), how many chunks have something to embed, and "work": after the
+    first n texts, how much of the embedding is done, in characters plus a fixed cost per text
+    (a long man page chunk costs several short sentences), in the order they are embedded."""
     if late:
         starts = chunk_rows(rows, n_chunks)
-        fresh = sum(1 for p in range(n_chunks) if any(t not in known for t in texts[starts[p]:starts[p + 1]]))
-        return {"texts": fresh, "chunks": fresh}
-    fresh = {t for t in texts if t not in known}
-    chunks = len({int(rows[i, 0]) for i, t in enumerate(texts) if t in fresh})
-    return {"texts": len(fresh), "chunks": chunks}
+        fresh = [texts[starts[p]] for p in range(n_chunks)
+                 if any(t not in known for t in texts[starts[p]:starts[p + 1]])]
+        chunks = len(fresh)
+    else:
+        fresh = [t for t in dict.fromkeys(texts) if t not in known]
+        wanted = set(fresh)
+        chunks = len({int(rows[i, 0]) for i, t in enumerate(texts) if t in wanted})
+    work = np.cumsum([0] + [len(t) + PER_TEXT_CHARS for t in fresh]).tolist()
+    return {"texts": len(fresh), "chunks": chunks, "work": work}
 
 
 def _dictionary_state() -> str | None:

@@ -38,7 +38,7 @@ class Tracker:
         self.spent: dict[str, float] = {}  # finished phase -> seconds it took
         self.phase, self.started, self.fraction = "reading", time.perf_counter(), 0.0
         self.ready = None  # when the embedding engine was loaded
-        self.rate = None  # measured seconds per embedded text
+        self.rate = None  # the whole embedding's seconds at the measured pace
 
     def plan(self, chunks: int, texts: int, rows: int, engine: str, load_engine: bool, dictionary: str | None):
         """The estimates, once the documents are read and chunked: texts to embed, rows of vectors,
@@ -63,12 +63,13 @@ class Tracker:
         """The embedding engine is loaded: the embedding rate is measured from now on."""
         self.ready = time.perf_counter()
 
-    def embedded(self, texts_done: int, chunks_done: int) -> None:
+    def embedded(self, share: float, chunks_done: int) -> None:
+        """share: how much of the embedding is done (by the texts' lengths, not their number)."""
         elapsed = time.perf_counter() - (self.ready or self.started)
-        if texts_done and elapsed > 0.5:
-            self.rate = elapsed / texts_done
+        if share and elapsed > 0.5:
+            self.rate = elapsed / share  # seconds for the whole embedding, at the pace so far
         self.chunks_done = chunks_done
-        self.fraction = texts_done / self.texts if self.texts else 1.0
+        self.fraction = share
         self._emit()
 
     def done(self) -> None:
@@ -101,7 +102,7 @@ class Tracker:
             share = self.fraction if phase == self.phase else 0.0
             done += estimate * share
             if phase == "embedding" and self.rate:
-                left += self.rate * self.texts * (1 - share)
+                left += self.rate * (1 - share)
             else:
                 left += factor * estimate * (1 - share)
         # Not said before the embedding rate is measured: a guess from an idle machine's figures
