@@ -68,12 +68,11 @@ class E5Embedder:
 
     def engine_for(self, n_texts: int) -> tuple[str, bool]:
         """The engine that embeds n_texts passages of a build ("c" or "torch"), and whether it
-        must be loaded first."""
-        if self._torch:
-            return "torch", False
+        must be loaded first. It depends on n_texts only (not on whether torch happens to be
+        loaded), so two builds of the same texts give the very same vectors."""
         if self._torch is False or n_texts < TORCH_WORTH:
             return "c", False
-        return "torch", True
+        return "torch", not self._torch
 
     def passages(self, texts):
         texts = list(texts)
