@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import re
 
-from . import Block, option_like
+from .blocks import Block, option_like
 
 # "Heading 2", "Überschrift 2", "Titre 2", "Título 2", "Kop 2"...; "Title"/"Titel" is level 0.
 _HEADING_STYLE = re.compile(r"(?:heading|überschrift|titre|titolo|título|kop|rubrik|nagłówek)\s*(\d)", re.I)

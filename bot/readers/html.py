@@ -1,7 +1,7 @@
 """HTML through BeautifulSoup: the main content only, h1-h6 as sections, lists, tables and definitions kept."""
 from __future__ import annotations
 
-from . import Block, option_like
+from .blocks import Block, option_like
 
 _DROP = ("script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "svg", "head")
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")

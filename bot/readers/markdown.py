@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from . import Block, option_like
+from .blocks import Block, option_like
 
 
 def parse(text: str) -> list[Block]:

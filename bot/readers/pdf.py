@@ -20,7 +20,7 @@ import textwrap
 from bisect import bisect_right
 from dataclasses import replace
 
-from . import Block
+from .blocks import Block
 from .layout import Page, Word, compose, drop_running, lines, stops
 
 _PAGE = re.compile(r'<page width="([\d.]+)" height="([\d.]+)">')

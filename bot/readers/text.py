@@ -11,7 +11,7 @@ from bisect import bisect_right
 from dataclasses import replace
 
 from ..matching import fold
-from . import Block
+from .blocks import Block
 
 _MD_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
 # "1) Definition", "1.1 - Was ist", "2.3 - Beispiel", "3. Results"
