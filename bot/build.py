@@ -159,7 +159,7 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
     del old
     texts, rows = row_layout(chunks, late, context)
     todo = _to_embed(texts, rows, known, late, len(chunks))
-    engine, load = embedders.engine_for(embedder, todo["texts"])
+    engine, load = embedders.engine_for(embedder, todo["texts"], late)
     track.plan(len(chunks), todo["texts"], len(rows), engine, load, _dictionary_state())
     track.start("embedding")
     reused_chunks = len(chunks) - todo["chunks"]
@@ -168,7 +168,7 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
         share = todo["work"][done] / todo["work"][-1] if todo["texts"] else 1.0
         track.embedded(share, reused_chunks + round(share * todo["chunks"]))
 
-    with embedders.expecting(embedder, todo["texts"]):
+    with embedders.expecting(embedder, engine):
         embedders.prepare(embedder, todo["texts"], late)
         track.engine_ready()
         if late:
@@ -203,6 +203,7 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
         "chunks": len(chunks),
         "rows": int(index.faiss_index.ntotal),
         "texts_embedded": n_embedded,
+        "embedding_engine": engine if todo["texts"] else None,
         "search": kind,
         "sentence_vectors": "late" if late else "separate",
         "chunk_context": context,
@@ -297,11 +298,13 @@ def _dictionary_state() -> str | None:
     return "slice" if ding.is_cached(DEFAULT) else "parse"
 
 
-def ensure(settings: Settings, progress: bool | None = None, quiet: bool = False, on_progress=None) -> Index:
-    """The up-to-date index: built or rebuilt first when missing, stale or damaged."""
+def ensure(settings: Settings, progress: bool | None = None, quiet: bool = False, on_progress=None,
+           reason: str | None = None) -> Index:
+    """The up-to-date index: built or rebuilt first when missing, stale or damaged. reason: why
+    it is stale, when the caller has just found out (one look at the corpus fewer)."""
     say = (lambda m: None) if quiet else log
     store = open_store(settings)
-    reason = stale_reason(settings)
+    reason = reason or stale_reason(settings)
     if reason is None:
         try:
             return store.load()

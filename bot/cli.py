@@ -238,8 +238,7 @@ def _index(args, settings) -> int:
                 reason = str(e)
         if build.corpus_files(settings):  # else ensure() explains what is missing
             print(f"Building the index ({reason}) ...", file=sys.stderr, flush=True)
-        build.ensure(settings, quiet=True)
-        m = store.load().manifest
+        m = build.ensure(settings, quiet=True, reason=reason).manifest
     print(build.summary(m)[:-1] + f" -> {store}{'/' if store.kind == 'folder' else ''}")
     return 0
 

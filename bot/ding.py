@@ -404,7 +404,7 @@ class Dictionary:
         targets = {g: [text[s] for s in v] for g, v in target_stems.items()}
         out: dict[str, list[list[str]]] = {}
         for k, g in zip(keys.tolist(), tgts.tolist()):
-            out.setdefault(keys_text[k], []).append(list(targets[g]))
+            out.setdefault(keys_text[k], []).append(targets[g])  # shared lists: the lexicon only reads them
         return out
 
     def _runs(self, table: str, ids: np.ndarray) -> dict[int, list[int]]:

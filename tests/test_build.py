@@ -92,18 +92,14 @@ def test_questions_during_a_reindex_are_answered_from_the_old_index_at_once(arti
     assert not new.refused and new.citations[0].hit.chunk.source == "corpus/zanzibar.md"
 
 
-@pytest.mark.slow
-def test_a_server_keeps_answering_eight_askers_through_a_reindex_and_gives_the_memory_back(
-        article_settings, bot, tmp_path):
-    """`python -m bot serve` as a user runs it: eight clients ask through /ask while a man page
-    is uploaded; no answer waits for the re-index, and the server's memory does not keep the
-    embedding engine's (the build ran in a child process)."""
+def ask_through_an_upload(where: list[str], corpus, tmp_path) -> dict:
+    """`python -m bot serve` (over --index or --store, as where says) with eight clients asking
+    through /ask, first alone, then while a 120-section file is uploaded through /upload. The
+    latencies, how long the re-index took, the upload's notice and the server's memory growth."""
     from gradio_client import Client, handle_file
-    settings = copy_settings(article_settings, tmp_path)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), "--corpus",
-                             str(settings.corpus), "--index", str(settings.index)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), "--corpus", str(corpus),
+                             *where], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     try:
         if not wait_until_up(url, 120):
@@ -135,16 +131,31 @@ def test_a_server_keeps_answering_eight_askers_through_a_reindex_and_gives_the_m
             _, _, notice = uploader.predict([handle_file(str(page))], False, api_name="/upload")
             reindex = time.perf_counter() - started
             during = [t for f in asking for t in f.result()]
-        assert "Added sort.md" in notice, notice
-        assert reindex > 3, "the re-index was too short to ask during it"
         growth = rss_mb(proc.pid) - before
-        print(f"\nquiet: median {np.median(quiet) * 1000:.0f} ms, max {max(quiet) * 1000:.0f} ms; during a "
-              f"{reindex:.1f} s re-index: {len(during)} answers, median {np.median(during) * 1000:.0f} ms, max "
-              f"{max(during) * 1000:.0f} ms; server memory {growth:+.0f} MB")
-        assert max(during) < max(quiet) + 1.0  # no answer waited for the build
-        assert growth < 100  # torch (600 MB) was loaded in the child, not here
-        got = uploader.predict("Was macht die Option --opt-7?", api_name="/ask")
-        assert got["passages"][0]["source"] == "corpus/sort.md"
+        found = uploader.predict("Was macht die Option --opt-7?", api_name="/ask")["passages"][0]["source"]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    ms = lambda xs: "/".join(f"{v * 1000:.0f}" for v in (np.median(xs), np.percentile(xs, 90), max(xs)))  # noqa: E731
+    print(f"\n{where[0]}: {len(quiet)} answers without a re-index, median/p90/max {ms(quiet)} ms; {len(during)} "
+          f"during a {reindex:.1f} s re-index, {ms(during)} ms; server memory {growth:+.0f} MB")
+    return {"quiet": quiet, "during": during, "reindex": reindex, "notice": notice, "growth": growth,
+            "found": found}
+
+
+@pytest.mark.slow
+def test_a_server_keeps_answering_eight_askers_through_a_reindex_and_gives_the_memory_back(
+        article_settings, bot, tmp_path):
+    """No answer waits for the re-index, and the server's memory does not keep the embedding
+    engine's (the build ran in a child process)."""
+    settings = copy_settings(article_settings, tmp_path)
+    got = ask_through_an_upload(["--index", str(settings.index)], settings.corpus, tmp_path)
+    assert "Added sort.md" in got["notice"], got["notice"]
+    assert got["reindex"] > 3, "the re-index was too short to ask during it"
+    # No answer waited for the build (before, each asked during it waited for all of it), and
+    # nine in ten were no slower than without a re-index, give or take a second: the machine is
+    # shared, so the slowest single answer says more about other jobs than about this one.
+    assert max(got["during"]) < got["reindex"] / 4
+    assert np.percentile(got["during"], 90) < np.percentile(got["quiet"], 90) + 1.0
+    assert got["growth"] < 100  # torch (600 MB) was loaded in the child, not here
+    assert got["found"] == "corpus/sort.md"

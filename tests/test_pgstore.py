@@ -222,6 +222,17 @@ def test_two_servers_over_one_store_agree_and_share_a_reindex(pg_server, article
             proc.wait(timeout=30)
 
 
+@pytest.mark.slow
+def test_a_server_over_the_store_keeps_answering_eight_askers_through_a_reindex(pg_server, article_store, tmp_path):
+    from test_build import ask_through_an_upload
+    s = store_copy(pg_server, article_store, "busy", tmp_path)
+    got = ask_through_an_upload(["--store", s.store], s.corpus, tmp_path)
+    assert "Added sort.md" in got["notice"] and got["reindex"] > 3
+    assert max(got["during"]) < got["reindex"] / 4  # no answer waited for the new generation
+    assert np.percentile(got["during"], 90) < np.percentile(got["quiet"], 90) + 1.0
+    assert got["growth"] < 100 and got["found"] == "corpus/sort.md"
+
+
 def test_a_wrong_store_url_is_one_line_without_the_password(capsys):
     out = run_bot("ask", "--store", "postgresql://nobody@127.0.0.1:1/x", "q", timeout=60)
     assert out.returncode == 1 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
