@@ -164,13 +164,21 @@ def build(settings: Settings, progress: bool | None = None, reuse: bool = True, 
     track.start("embedding")
     reused_chunks = len(chunks) - todo["chunks"]
 
+    waiting = False  # for torch, loading in the background
+
     def embedded(done: int) -> None:
+        nonlocal waiting
         share = todo["work"][done] / todo["work"][-1] if todo["texts"] else 1.0
+        if waiting and not embedders.loading(embedder):
+            waiting = False
+            track.engine_ready(share)
         track.embedded(share, reused_chunks + round(share * todo["chunks"]))
 
     with embedders.expecting(embedder, engine):
         embedders.prepare(embedder, todo["texts"], late)
-        track.engine_ready()
+        waiting = embedders.loading(embedder)
+        if not waiting:
+            track.engine_ready()
         if late:
             vectors, n_embedded = embed_late(embedder, chunks, texts, rows, known, embedded)
         else:

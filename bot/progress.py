@@ -37,7 +37,7 @@ class Tracker:
         self.load = 0.0  # of the embedding estimate: loading the engine
         self.spent: dict[str, float] = {}  # finished phase -> seconds it took
         self.phase, self.started, self.fraction = "reading", time.perf_counter(), 0.0
-        self.ready = None  # when the embedding engine was loaded
+        self.ready, self.base = None, 0.0  # since when, and from what share, the pace is measured
         self.rate = None  # the whole embedding's seconds at the measured pace
 
     def plan(self, chunks: int, texts: int, rows: int, engine: str, load_engine: bool, dictionary: str | None):
@@ -59,15 +59,17 @@ class Tracker:
         self.phase, self.started, self.fraction = phase, now, 0.0
         self._emit()
 
-    def engine_ready(self) -> None:
-        """The embedding engine is loaded: the embedding rate is measured from now on."""
-        self.ready = time.perf_counter()
+    def engine_ready(self, share: float = 0.0) -> None:
+        """The engine that embeds the rest is running (share of the embedding done by then): the
+        pace is measured from now on. A build on torch starts on the C engine while torch loads,
+        a slower pace that says nothing about the rest."""
+        self.ready, self.base = time.perf_counter(), share
 
     def embedded(self, share: float, chunks_done: int) -> None:
         """share: how much of the embedding is done (by the texts' lengths, not their number)."""
-        elapsed = time.perf_counter() - (self.ready or self.started)
-        if share and elapsed > 0.5:
-            self.rate = elapsed / share  # seconds for the whole embedding, at the pace so far
+        if self.ready is not None and share > self.base and time.perf_counter() - self.ready > 0.5:
+            # seconds for the whole embedding at the pace so far
+            self.rate = (time.perf_counter() - self.ready) / (share - self.base)
         self.chunks_done = chunks_done
         self.fraction = share
         self._emit()
