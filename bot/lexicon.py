@@ -110,6 +110,12 @@ class Lexicon:
                 weighted.append((alts, min(idfs)))
         return weighted
 
+    def translations(self, word: str, lang: str) -> list[list[str]]:
+        """The corpus's renderings of one word of language lang in the other language, as
+        alternatives of stems ("anthem" -> [["hymn"], ["nationalhymn"]]); [] when none occurs."""
+        ws = words(normalise(word))
+        return (self.en_de if lang == "en" else self.de_en).get(_key(ws, lang), []) if ws else []
+
     def translate(self, question: str, to_lang: str) -> list[tuple[str, float]]:
         """The stems a question is matched on in to_lang passages, with their idf weights."""
         out = {}
