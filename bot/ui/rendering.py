@@ -137,6 +137,8 @@ def sources_html(answer: dict | None, gloss_for=None) -> str:
             f'Sources for “{html.escape(shorten(answer["question"], HEADING_CHARS))}”</div>')
     if answer.get("query") and answer["query"] != answer["question"]:
         head += f'<div class="src-meta">searched for: {html.escape(shorten(answer["query"], HEADING_CHARS))}</div>'
+    if not answer["refused"] and not answer["passages"]:  # "Thanks!": answered without a search
+        return f'<div class="sources">{head}<div class="src-note">Nothing was searched for this message.</div></div>'
     if answer["refused"]:
         close = [p for p in answer["passages"] if relevance.near(p["score"])][:3]
         if not close:
