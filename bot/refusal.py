@@ -28,7 +28,7 @@ SHIPPED = DATA / "generic_vectors.npz"
 # questions; 0.90 refused one more answerable English question, 0.95 three more.
 MIN_PERCENTILE = 0.85
 # ... or, below ABSENT_PERCENTILE, when this share of the question's words is nowhere in the corpus.
-ABSENT_SHARE = 0.66
+ABSENT_SHARE = 0.67
 ABSENT_PERCENTILE = 0.99
 
 
@@ -164,7 +164,8 @@ def _known(index, word: str) -> bool:
 
 # "... in a restaurant?", "... im Krankenhaus?": where the question is set (a place taken with
 # an article, as a setting; "in what year", "bei der Weitergabe" are no settings).
-_SETTING = re.compile(r"\b(?:(?:in|at) (?:a|an|the)|im|in (?:einem|einer))\s+([^\W\d_][\w-]*)", re.IGNORECASE)
+_SETTING = re.compile(r"\b(?:(?:in|at) (?:a|an|the)|im|in (?:einem|einer))\s+([^\W\d_][\w-]*(?:\s+[^\W\d_][\w-]*){0,2})",
+                      re.IGNORECASE)
 # Idioms that read like a setting: "im Einsatz" (in use), "in the end", "at the moment".
 _NO_SETTING = frozenset("einsatz allgemeinen wesentlichen gegensatz rahmen vergleich laufe falle detail voraus "
                         "zusammenhang bereich prinzip grunde moment augenblick nachhinein vorfeld hinblick zuge sinne "
@@ -180,12 +181,21 @@ def absent_setting(index, query: str) -> str | None:
         return None
     from .lexical import normalise, stopwords
     for m in _SETTING.finditer(normalise(query)):
-        word = m.group(1).casefold()
-        if len(word) < 4 or word in _NO_SETTING or word in stopwords() or word in question_words() or _known(index, word):
-            continue
-        if not any(_known(index, word[:i]) for i in range(5, len(word) - 2)):
-            return m.group(1)
+        # The phrase up to a function word: "a young startup" is about a startup, known or not.
+        phrase = []
+        for word in m.group(1).split():
+            if word.casefold() in stopwords() or word.casefold() in question_words():
+                break
+            phrase.append(word)
+        if phrase and all(_unknown_setting(index, w.casefold()) for w in phrase):
+            return " ".join(phrase)
     return None
+
+
+def _unknown_setting(index, word: str) -> bool:
+    if len(word) < 4 or word in _NO_SETTING or _known(index, word):
+        return False
+    return not any(_known(index, word[:i]) for i in range(5, len(word) - 2))
 
 
 # Questions answered by a number: a count, a measure, a share.
