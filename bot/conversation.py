@@ -84,8 +84,8 @@ _SOCIAL_REPLY = [(re.compile(rf"\b(?:{p})\b", re.IGNORECASE), lang, reply) for p
 class Turn:
     """How a turn is answered: query is what to search ("" when nothing: a thank-you), kind
     one of "question" (stands on its own), "followup" (read with the previous turn), "swap"
-    (the previous question about another subject or option) and "social" (reply says what to
-    answer instead of searching)."""
+    (the previous question with another subject in its asked-for slot) and "social" (reply
+    says what to answer instead of searching)."""
 
     query: str
     kind: str

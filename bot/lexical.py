@@ -169,7 +169,7 @@ class LexicalIndex:
         """Whether a token of the corpus is spelled like word, up to distance edits (insertions,
         deletions, substitutions, swaps of neighbours; accents ignored): "Maastrich" and
         "Maastricht", "Gegeen" and "Gegen", "Zeria" and "Zeira"."""
-        w = fold(word)
+        w = unaccent(word)
         if not w:
             return False
         for token in self._by_head.get(w[0], ()):
@@ -179,7 +179,7 @@ class LexicalIndex:
 
     def inside(self, fragment: str) -> bool:
         """Whether some corpus token holds fragment ("atlant" in "transatlant")."""
-        f = fold(fragment)
+        f = unaccent(fragment)
         return bool(f) and any(f in token for head in self._by_head.values() for token in head)
 
     @cached_property
@@ -187,7 +187,7 @@ class LexicalIndex:
         out: dict[str, list[str]] = {}
         for token in self.vocab:
             if not token.startswith("="):
-                f = fold(token)
+                f = unaccent(token)
                 if f:
                     out.setdefault(f[0], []).append(f)
         return out
@@ -276,7 +276,9 @@ def bm25_weights(ids: list[list[int]], n_vocab: int, k1: float, b: float) -> tup
     ptr = np.zeros(n_vocab + 1, np.int64)
     np.cumsum(np.bincount(cols, minlength=n_vocab), out=ptr[1:])
     return ptr, rows[order], data[order]
-def fold(word: str) -> str:
+
+
+def unaccent(word: str) -> str:
     """Casefolded, without accents: "Đằng" -> "đang", "Müller" -> "muller"."""
     return "".join(ch for ch in unicodedata.normalize("NFKD", word.casefold()) if not unicodedata.combining(ch))
 

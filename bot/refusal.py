@@ -263,7 +263,7 @@ def absent_names(index, query: str, lang: str, hits=()) -> list[str]:
     lexical = index.lexical
     if lexical is None:
         return []
-    from .lexical import edit_distance, fold, stem, stopwords, words
+    from .lexical import edit_distance, stem, stopwords, unaccent, words
     from .retrieval import name_words
 
     langs = {lexical.langs[h.chunk.id] for h in hits[:3] if h.chunk.id < len(lexical.langs)}
@@ -274,14 +274,16 @@ def absent_names(index, query: str, lang: str, hits=()) -> list[str]:
     nearby = None
     for name in names(query, lang):
         w = name.casefold()
-        if (w in stopwords() and not name.isupper()) or any(t in lexical.vocab for t in (stem(w, "en"), stem(w, "de"), w, "=" + w)):
+        if w in stopwords() and not name.isupper():  # "The United Methodist Church"
+            continue
+        if any(t in lexical.vocab for t in (stem(w, "en"), stem(w, "de"), w, "=" + w)):
             continue
         if len(w) >= 5:
             distance = 1 if len(w) < 9 else 2
             if nearby is None:  # the passages' own words, function words too ("Gegeen" for "Gegen Khan")
-                nearby = {fold(x) for h in hits[:3] for x in words(h.chunk.text) if len(x) >= 4}
+                nearby = {unaccent(x) for h in hits[:3] for x in words(h.chunk.text) if len(x) >= 4}
             if (lexical.spelled_like(w, distance) or _joined(w, lexical.vocab)
-                    or any(abs(len(x) - len(w)) <= distance and edit_distance(x, fold(w), distance) <= distance
+                    or any(abs(len(x) - len(w)) <= distance and edit_distance(x, unaccent(w), distance) <= distance
                            for x in nearby)
                     or (len(stem(w, lang)) >= 5 and lexical.inside(stem(w, lang)))):
                 continue

@@ -45,15 +45,15 @@ MIN_STANDING = 8
 NAME_SHARE = 0.5
 
 
-def dense_hits(index: Index, query: np.ndarray, rows: int = POOL_ROWS, extra=()) -> list[Hit]:
+def dense_hits(index: Index, query: np.ndarray, depth: int = POOL_ROWS, extra=()) -> list[Hit]:
     """Candidate chunks for a normalised query vector, scored exactly, best first.
 
-    Candidates are the chunks of the top rows FAISS rows plus any positions in extra (found
+    Candidates are the chunks of the top depth FAISS rows plus any positions in extra (found
     by another channel); all rows of each candidate are scored, so a chunk's score never
-    depends on the candidate cut-off. The cost depends on rows, not on the size of the index."""
-    if not len(index.chunks) or rows <= 0:
+    depends on the candidate cut-off. The cost depends on depth, not on the size of the index."""
+    if not len(index.chunks) or depth <= 0:
         return []
-    _, rows = index.search(query, rows)
+    _, rows = index.search(query, depth)
     candidates = np.unique(np.concatenate([index.row_chunk[rows].astype(np.int64),
                                            np.asarray(list(extra), dtype=np.int64)]))
     vectors, counts = index.chunk_vectors(candidates)
