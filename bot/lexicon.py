@@ -114,7 +114,7 @@ class Lexicon:
         """The corpus's renderings of one word of language lang in the other language, as
         alternatives of stems ("anthem" -> [["hymn"], ["nationalhymn"]]); [] when none occurs."""
         ws = words(normalise(word))
-        return (self.en_de if lang == "en" else self.de_en).get(_key(ws, lang), []) if ws else []
+        return (self.en_de if lang == "en" else self.de_en).get(ding.key(ws, lang), []) if ws else []
 
     def translate(self, question: str, to_lang: str) -> list[tuple[str, float]]:
         """The stems a question is matched on in to_lang passages, with their idf weights."""
