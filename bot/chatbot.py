@@ -116,9 +116,9 @@ class Chatbot:
                 + [h for h in hits if h.chunk.id in old])
 
     def gloss(self, text: str) -> dict[str, list[str]]:
-        """English glosses of the German words in text, from the corpus's dictionary lexicon:
-        {word: ["forecast", "prognosis", ...]}; a compound also maps to its parts' glosses
-        ("Verkaufsprognose": ["sales (Verkauf) + forecast (Prognose)", ...]). Empty when the
+        """English glosses of the German nouns in text, from the corpus's dictionary lexicon
+        (see glosses.py): {"Vertriebsleiter": ["sales manager"], "Vertriebsoperationsleiter":
+        ["sales operations manager (composed: Vertrieb + Operation + Leiter)"]}. Empty when the
         index has no lexicon (the dictionary is not installed)."""
         lexicon = self.index.lexicon
         if lexicon is None:

@@ -55,6 +55,8 @@ def glossed(text: str, gloss: dict[str, list[str]] | None, seen: set[str] | None
     out, pos = [], 0
     for m in _WORD.finditer(text):
         meanings = gloss.get(m.group()) or gloss.get(m.group().lower())
+        if not meanings and "-" in m.group():  # "Pipeline-Management": each glossed part, named
+            meanings = [f"{p}: {'; '.join(gloss[p][:1])}" for p in m.group().split("-") if gloss.get(p)]
         if not meanings or m.group().casefold() in seen:
             continue
         seen.add(m.group().casefold())
