@@ -79,3 +79,23 @@ def test_lookup_marks_composed_glosses_and_skips_lowercase_words(table):
     pieces = glosses.lookup(table, "Pipeline-Management")
     assert pieces and all(p.split(":")[0] in ("Pipeline", "Management") for p in pieces)
     assert glosses.build(["Vertriebsleiter"], glosses.DEFAULT.parent / "nothing-here") == {}
+
+
+def test_the_per_machine_index_is_reused_and_a_damaged_one_made_again(tmp_path, monkeypatch):
+    if not glosses.DEFAULT.is_file():
+        pytest.skip(f"{glosses.DEFAULT} is missing: apt-get install trans-de-en")
+    small = tmp_path / "de-en"  # the first lines of the real dictionary: its format, less to parse
+    with open(glosses.DEFAULT, encoding="utf-8") as fh:
+        small.write_text("".join(line for _, line in zip(range(15_000), fh)), encoding="utf-8")
+    words = ["Abteilung", "Abteilungsleiter", "Absatzziele", "Abend", "Ablauf"]
+    (tmp_path / "no-cache").write_text("a file, so no cache folder can be made under it")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "no-cache"))
+    uncached = glosses.build(words, small)
+    assert uncached and all(len(entry[1]) <= glosses.SENSES for entry in uncached.values())
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert glosses.build(words, small) == uncached
+    made = list((tmp_path / "cache" / "bot").glob("glosses-*.npz"))
+    assert len(made) == 1 and glosses.build(words, small) == uncached
+    made[0].write_bytes(b"PK\x03\x04 not a zip")
+    assert glosses.build(words, small) == uncached
+    assert made[0].stat().st_size > 10_000 and not list(made[0].parent.glob("*.tmp*"))
