@@ -14,14 +14,13 @@ each of its first senses, at most SENSES of them, from the dictionary's noun sen
   dictionary's English side combines them ("operations manager", "sales" as a modifier), and
   marked as composed.
 
-The dictionary is parsed once per machine into a small index (`~/.cache/bot/glosses-*.npz`:
-each one-word German term's lines, and counts of English word pairs); an index build then
-reads only the lines of its corpus's words.
+The dictionary is parsed once per machine into an index (`~/.cache/bot/glosses-*.npz`: each
+one-word German term's gloss and renderings, and counts of English word pairs); an index build
+then looks its corpus's words up.
 """
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 import re
 import unicodedata
@@ -34,7 +33,7 @@ from .lexical import stopwords
 
 DEFAULT = Path("/usr/share/trans/de-en")
 SENSES = 3  # English terms shown per noun: the first senses, not the whole entry
-FORMAT = 2  # of the per-machine index
+FORMAT = 3  # of the per-machine index
 MAX_WORDS = 3  # longer English sub-entries are examples, not terms
 MIN_PART = 3  # letters of the shortest compound part
 LINKS = ("", "s", "es", "n", "en", "e", "er")  # linking letters between compound parts
@@ -44,6 +43,7 @@ _TAGS = re.compile(r"\{([^}]*)\}")
 _TERM = re.compile(r"[^\W\d_][^\W\d_-]*(?:-[^\W\d_]+)*")
 _EN_WORD = re.compile(r"[a-z][a-z'-]*")
 _CAPITALISED = re.compile(r"\b[A-ZÄÖÜ][^\W\d_]*(?:-[^\W\d_]+)*")
+_SEP, _LIST = "\x1f", "\x1e"  # fields and list items in the per-machine index's strings
 _SENTENCE = re.compile(r"[.?!…/]")  # sentences, and alternatives the dictionary writes "a/an"
 
 
@@ -131,58 +131,69 @@ def _index_path(path: Path) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bot" / f"glosses-{digest}.npz"
 
 
+def _candidates(senses: list[Sense], last: bool) -> list[str]:
+    """English renderings of a word as a compound's part: the first terms of its senses (nouns
+    first), and as a modifier, one-word terms and their plurals ("operation", "operations")."""
+    ranked = sorted(senses, key=lambda s: (not s.noun, not s.first))
+    out = list(dict.fromkeys(t for s in ranked for t in s.english[:2] if last or " " not in t))[:8]
+    if not last:
+        out += [t + "s" for t in out if not t.endswith("s") and t + "s" not in out]
+    return out
+
+
 def _parse(path: Path) -> dict[str, np.ndarray]:
-    """The per-machine index: each term's lines (by byte offset), whether it has a noun sense,
-    and how often English words follow each other and modify others in the dictionary's terms."""
-    lines_of: dict[str, list[int]] = {}
-    noun: set[str] = set()
-    pairs: dict[str, int] = {}
-    modifiers: dict[str, int] = {}
-    offsets: list[int] = []
-    with open(path, "rb") as fh:
-        at = 0
-        for raw in fh:
-            line = raw.decode("utf-8", errors="replace").rstrip("\n")
-            senses = parse_line(line)
-            if senses:
-                number = len(offsets)
-                offsets.append(at)
-                for s in senses:
-                    seen = lines_of.setdefault(s.word, [])
-                    if not seen or seen[-1] != number:
-                        seen.append(number)
-                    if s.noun:
-                        noun.add(s.word)
-                for term in {t for s in senses for t in s.english}:
-                    ws = _EN_WORD.findall(term.lower())
-                    for a, b in zip(ws, ws[1:]):
-                        pairs[f"{a} {b}"] = pairs.get(f"{a} {b}", 0) + 1
-                        modifiers[a] = modifiers.get(a, 0) + 1
-            at += len(raw)
-    terms = sorted(lines_of)
-    h = _hash(terms)
-    order = np.argsort(h, kind="stable")
-    ptr = np.cumsum([0] + [len(lines_of[t]) for t in terms]).astype(np.int64)
-    counts = {**{k: v for k, v in pairs.items()}, **{"> " + k: v for k, v in modifiers.items()}}
-    ch = _hash(counts)
-    corder = np.argsort(ch, kind="stable")
-    return {"term_hash": h[order], "term_row": order.astype(np.int32), "term_noun": np.array([t in noun for t in terms]),
-            "ptr": ptr, "lines": np.array([n for t in terms for n in lines_of[t]], np.int32),
-            "offsets": np.array(offsets, np.int64), "count_hash": ch[corder],
-            "count": np.array(list(counts.values()), np.int32)[corder]}
+    """The per-machine index: for each one-word German term its spelling, whether it is a noun,
+    its gloss and its renderings as a compound's head and modifier; and how often English words
+    follow each other, and modify another, in the dictionary's English terms."""
+    senses_of: dict[str, list[Sense]] = {}
+    counts: dict[str, int] = {}
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            senses = parse_line(line.rstrip("\n"))
+            for s in senses:
+                senses_of.setdefault(s.word, []).append(s)
+            for term in {t for s in senses for t in s.english}:
+                ws = _EN_WORD.findall(term.lower())
+                for a, b in zip(ws, ws[1:]):
+                    counts[f"{a} {b}"] = counts.get(f"{a} {b}", 0) + 1
+                    counts["> " + a] = counts.get("> " + a, 0) + 1
+    terms = sorted(senses_of)
+    info = []
+    for t in terms:
+        senses = senses_of[t]
+        noun = any(s.noun for s in senses)
+        spelling = next((s.spelling for s in senses if s.noun), senses[0].spelling)
+        info.append(_SEP.join([spelling, "n" if noun else "", _LIST.join(choose(senses)),
+                               _LIST.join(_candidates(senses, True)), _LIST.join(_candidates(senses, False))]))
+    blob = [x.encode("utf-8") for x in info]
+    h, ch = _hash(terms), _hash(counts)
+    order, corder = np.argsort(h, kind="stable"), np.argsort(ch, kind="stable")
+    return {"term_hash": h[order], "term_row": order.astype(np.int32),
+            "info": np.frombuffer(b"".join(blob), np.uint8), "info_off": np.cumsum([0] + [len(x) for x in blob]),
+            "count_hash": ch[corder], "count": np.array(list(counts.values()), np.int32)[corder]}
+
+
+@dataclass(frozen=True)
+class Term:
+    """What the dictionary says of one German term, for glossing."""
+
+    spelling: str
+    noun: bool
+    gloss: list[str]  # for a noun: its first senses' English
+    heads: list[str]  # renderings as a compound's head
+    modifiers: list[str]  # renderings as a compound's modifier
 
 
 class Dictionary:
-    """The Ding dictionary at path, for glossing: senses of a word, noun or not, English counts."""
+    """The Ding dictionary at path, parsed for glossing (once per machine, then a lookup)."""
 
     def __init__(self, path: Path = DEFAULT):
-        self.path = Path(path)
-        cache = _index_path(self.path)
+        cache = _index_path(Path(path))
         try:
             with np.load(cache, allow_pickle=False) as z:
                 self.a = {k: z[k] for k in z.files}
         except Exception:  # missing or damaged (a cache): parsed again and replaced
-            self.a = _parse(self.path)
+            self.a = _parse(Path(path))
             try:  # written whole or not at all; without a writable cache folder it is parsed each time
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
@@ -190,39 +201,28 @@ class Dictionary:
                 os.replace(tmp, cache)
             except OSError:
                 pass
-        with open(self.path, "rb") as fh:
-            self._text = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        self._memo: dict[str, list[Sense]] = {}
-        self._rows: dict[str, int | None] = {}
+        self._terms: dict[str, Term | None] = {}
         self._counts: dict[str, int] = {}
 
-    def _row(self, word: str) -> int | None:
-        if word not in self._rows:
+    def term(self, word: str) -> Term | None:
+        """The one-word German term word (any case), or None when the dictionary has none."""
+        word = word.casefold()
+        if word not in self._terms:
             h = _hash([word])[0]
             i = int(np.searchsorted(self.a["term_hash"], h))
-            found = i < len(self.a["term_hash"]) and self.a["term_hash"][i] == h
-            self._rows[word] = int(self.a["term_row"][i]) if found else None
-        return self._rows[word]
-
-    def senses(self, word: str) -> list[Sense]:
-        """Every sense the dictionary gives the one-word German term word (casefolded), in order."""
-        word = word.casefold()
-        got = self._memo.get(word)
-        if got is None:
-            row, got = self._row(word), []
-            if row is not None:
-                ptr, offsets, text = self.a["ptr"], self.a["offsets"], self._text
-                for n in self.a["lines"][ptr[row]:ptr[row + 1]]:
-                    start = int(offsets[n])
-                    end = text.find(b"\n", start)
-                    line = text[start:end if end >= 0 else len(text)].decode("utf-8", errors="replace")
-                    got += [s for s in parse_line(line) if s.word == word]
-            self._memo[word] = got
-        return got
+            got = None
+            if i < len(self.a["term_hash"]) and self.a["term_hash"][i] == h:
+                row = int(self.a["term_row"][i])
+                off = self.a["info_off"]
+                spelling, noun, gloss, heads, modifiers = (
+                    bytes(self.a["info"][off[row]:off[row + 1]]).decode("utf-8").split(_SEP))
+                got = Term(spelling, bool(noun), *([x for x in f.split(_LIST) if x] for f in (gloss, heads, modifiers)))
+            self._terms[word] = got
+        return self._terms[word]
 
     def is_noun(self, word: str) -> bool:
-        row = self._row(word.casefold())
-        return row is not None and bool(self.a["term_noun"][row])
+        t = self.term(word)
+        return t is not None and t.noun
 
     def count(self, key: str) -> int:
         """How often "a b" occurs in the dictionary's English terms, or "> a" (a modifying a word)."""
@@ -249,23 +249,12 @@ def split(word: str, dictionary: Dictionary, depth: int = 0) -> list[str]:
             base = front[:len(front) - len(link)] if link else front
             if len(base) < MIN_PART or (link and not front.endswith(link)):
                 continue
-            if dictionary.senses(base):
+            if dictionary.term(base):
                 return [base, tail]
             parts = split(base, dictionary, depth + 1)
             if parts:
                 return [*parts, tail]
     return []
-
-
-def _candidates(part: str, dictionary: Dictionary, last: bool) -> list[str]:
-    """English renderings of one compound part: the first terms of its senses (nouns first),
-    and for a modifier, its plural too ("operation" -> "operations")."""
-    senses = dictionary.senses(part)
-    ranked = sorted(senses, key=lambda s: (not s.noun, not s.first))
-    out = list(dict.fromkeys(t for s in ranked for t in s.english[:2] if len(t.split()) == 1 or last))[:8]
-    if not last:
-        out += [t + "s" for t in out if " " not in t and not t.endswith("s") and t + "s" not in out]
-    return out
 
 
 def compose(word: str, dictionary: Dictionary) -> tuple[str, list[str]] | None:
@@ -276,12 +265,13 @@ def compose(word: str, dictionary: Dictionary) -> tuple[str, list[str]] | None:
     parts = split(word, dictionary)
     if not parts:
         return None
-    head = _candidates(parts[-1], dictionary, True)
+    terms = [dictionary.term(p) for p in parts]
+    head = terms[-1].heads
     if not head:
         return None
     phrase = None
-    for part in reversed(parts[:-1]):
-        options = _candidates(part, dictionary, False)
+    for term in reversed(terms[:-1]):
+        options = term.modifiers
         if not options:
             return None
         rights = [phrase] if phrase else head
@@ -292,19 +282,18 @@ def compose(word: str, dictionary: Dictionary) -> tuple[str, list[str]] | None:
                     dictionary.count("> " + left.split()[-1].lower()), -options.index(left), -rights.index(right))
         left, right = max(((o, r) for o in options for r in rights), key=score)
         phrase = f"{left} {right}"
-    spellings = [(dictionary.senses(p)[0].spelling if dictionary.senses(p) else p) for p in parts]
-    return phrase, spellings
+    return phrase, [t.spelling for t in terms]
 
 
 def _entry(word: str, dictionary: Dictionary) -> list | None:
-    """A noun's table entry: its own senses, else (a plural's dative, "Vertriebsleitern") the
-    senses of the form without its last n, else composed from its parts; None for other words."""
+    """A noun's table entry: its own gloss, else (a plural's dative, "Vertriebsleitern") the
+    gloss of the form without its last n, else composed from its parts; None for other words."""
     forms = [word, word[:-1]] if len(word) > 2 * MIN_PART and word.endswith("n") else [word]
     for form in forms:
-        senses = dictionary.senses(form)
-        if any(s.noun for s in senses):
-            return [next(s.spelling for s in senses if s.noun), choose(senses), []]
-        if senses and form == word:
+        term = dictionary.term(form)
+        if term is not None and term.noun:
+            return [term.spelling, term.gloss, []]
+        if term is not None and form == word:
             return None  # a word of another kind: no noun gloss
     for form in forms:
         composed = compose(form, dictionary)
