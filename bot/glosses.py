@@ -33,7 +33,7 @@ from .lexical import stopwords
 
 DEFAULT = Path("/usr/share/trans/de-en")
 SENSES = 3  # English terms shown per noun: the first senses, not the whole entry
-FORMAT = 3  # of the per-machine index
+FORMAT = 4  # of the per-machine index
 MAX_WORDS = 3  # longer English sub-entries are examples, not terms
 MIN_PART = 3  # letters of the shortest compound part
 LINKS = ("", "s", "es", "n", "en", "e", "er")  # linking letters between compound parts
@@ -106,14 +106,22 @@ def fold(text: str) -> str:
     return "".join(ch for ch in text if not unicodedata.combining(ch) and ch != "-").removesuffix("s")
 
 
+def _term(sense: Sense) -> str:
+    """A sense's English: its first term, or the plain word that term narrows when the sense also
+    gives it ("theatrical role; role; part" -> "role")."""
+    first = sense.english[0]
+    plain = [t for t in sense.english[1:] if " " not in t and first.endswith(" " + t)]
+    return plain[0] if plain else first
+
+
 def choose(senses: list[Sense], limit: int = SENSES) -> list[str]:
-    """The gloss of a noun: the first English term of its first noun senses (first-term senses
-    first, then the dictionary's order), each meaning once."""
+    """The gloss of a noun: the English of its first noun senses (first-term senses first, then
+    the dictionary's order), each meaning once."""
     ranked = sorted((s for s in senses if s.noun), key=lambda s: not s.first)  # stable: dictionary order
     out: list[str] = []
     for s in ranked:
-        if fold(s.english[0]) not in map(fold, out):
-            out.append(s.english[0])
+        if fold(_term(s)) not in map(fold, out):
+            out.append(_term(s))
         if len(out) == limit:
             break
     return out
