@@ -192,6 +192,14 @@ class Term:
     modifiers: list[str]  # renderings as a compound's modifier
 
 
+def is_cached(path: Path = DEFAULT) -> bool:
+    """Whether this machine has parsed the dictionary at path for glossing already."""
+    try:
+        return _index_path(Path(path)).is_file()
+    except OSError:
+        return False
+
+
 class Dictionary:
     """The Ding dictionary at path, parsed for glossing (once per machine, then a lookup)."""
 
