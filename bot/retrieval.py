@@ -11,7 +11,7 @@ from .index import Index
 from .records import Hit
 
 # Measured on the development questions: the chunk alone finds the right passage first
-# 93% of the time, its best sentence alone 79%, the mean of both 100% (see README).
+# 93% of the time, its best sentence alone 79%, the mean of both 100% (docs/benchmarks.md).
 CHUNK_WEIGHT = 0.5
 # The candidates of a question: the chunks of its POOL_ROWS best FAISS rows (a chunk is a
 # candidate through any of its rows: itself or one of its sentences) and the lexical channel's
@@ -21,7 +21,7 @@ CHUNK_WEIGHT = 0.5
 POOL_ROWS = 128
 ROWS_PER_HIT = 16
 # Fusion of normalised (z) scores over the candidates: dense + BM25 + dictionary coverage of
-# the question's terms in the passage's language (see README, "How it works").
+# the question's terms in the passage's language (docs/how-it-works.md, "Lexical and cross-lingual signal").
 LEXICAL_CANDIDATES = 20
 BM25_WEIGHT = 0.1
 COVERAGE_WEIGHT = 0.3
