@@ -58,12 +58,12 @@ eval: install
 	$(BIN)/python -m bot eval tests/data/dev/questions.json --split held-out --quiet
 
 # axe-core (MPL-2.0) from the npm registry, at the version and checksum in tests/a11y/package-lock.json,
-# for the accessibility test; never committed. Without npm that one test skips and says so.
+# for the accessibility tests; never committed. Without npm those tests skip and say so.
 AXE := tests/a11y/node_modules/axe-core/axe.min.js
 axe: $(AXE)
 $(AXE): tests/a11y/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix tests/a11y --no-audit --no-fund --silent && touch $@; \
-	  else echo "note: npm is missing, so the accessibility test skips (apt-get install npm)"; fi
+	  else echo "note: npm is missing, so the accessibility tests skip (apt-get install npm)"; fi
 
 test: install test-tools axe
 	$(BIN)/python -m pytest -q

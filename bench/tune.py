@@ -34,7 +34,7 @@ def features(bot, question: str) -> dict:
     index = bot.index
     qvec = bot.embedder.queries([question])[0]
     extra = [pos for pos, _ in index.lexical.search(question, retrieval.LEXICAL_CANDIDATES)]
-    hits = retrieval.dense_hits(index, qvec, 5, extra)
+    hits = retrieval.dense_hits(index, qvec, retrieval.POOL_ROWS, extra)
     pos = np.array([h.chunk.id for h in hits])
     cov = index.lexicon.coverage(question, pos) if index.lexicon is not None else np.zeros(len(hits))
     return {"hits": hits, "dense": np.array([h.score for h in hits]), "bm25": index.lexical.score(question, pos),

@@ -70,6 +70,11 @@ def choose(hits: list[Hit], passages: int = 3) -> list[tuple[Hit, list[int]]]:
     return [(hit, sorted(numbers)) for hit, numbers in picked.values()]
 
 
+def quoted(hits: list[Hit], passages: int = 3) -> list[str]:
+    """The sentences an answer from these hits would quote."""
+    return [_sentence(hit, j) for hit, numbers in choose(hits, passages) for j in numbers]
+
+
 def compose(hits: list[Hit], lang: str, passages: int = 3) -> tuple[str, tuple[Citation, ...]]:
     """The answer text with a [n] after each quote, and the citations those markers point at."""
     open_q, close_q = QUOTES.get(lang, QUOTES["en"])

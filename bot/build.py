@@ -299,11 +299,11 @@ def _to_embed(texts: list[str], rows, known: dict, late: bool, n_chunks: int) ->
 def _dictionary_state() -> str | None:
     """What the dictionary phase will do: slice the per-machine index, parse the dictionary
     first (the first build on a machine), or nothing (no dictionary installed)."""
-    from . import ding
+    from . import ding, glosses
     from .lexicon import DEFAULT
     if not DEFAULT.is_file():
         return None
-    return "slice" if ding.is_cached(DEFAULT) else "parse"
+    return "slice" if ding.is_cached(DEFAULT) and glosses.is_cached(DEFAULT) else "parse"
 
 
 def ensure(settings: Settings, progress: bool | None = None, quiet: bool = False, on_progress=None,

@@ -15,6 +15,9 @@ from .matching import fold
 from .records import Answer
 from .stores import open_store
 
+# The passages an answer and a refusal are decided on, whatever --top-k shows.
+ANSWER_DEPTH = 10
+
 
 def clean_question(text: str, limit: int) -> str:
     """The question as searched: control characters dropped, whitespace collapsed, length bounded."""
@@ -89,10 +92,33 @@ class Chatbot:
         vectors = self.embedder.queries([phrase, *candidates])
         return [float(x) for x in vectors[1:] @ vectors[0]]
 
+    def _retrieve(self, index, query: str, k: int):
+        return retrieval.retrieve(index, self.embedder.queries([retrieval.unnamed(index, query)])[0], k, query)
+
+    def _answered_by(self, index, query: str) -> list[int]:
+        """The chunks an answer to query quotes, in citation order (none when it is refused)."""
+        hits = self._retrieve(index, query, ANSWER_DEPTH)
+        named = retrieval.named_documents(query, hits)
+        refused, _ = refusal.judge(index, language.detect(query), query, hits, answer_mod.quoted(named))
+        return [] if refused else [hit.chunk.id for hit, _ in answer_mod.choose(named)]
+
+    @staticmethod
+    def _about(index, subject: str, hits: list, previous: list[int]) -> list:
+        """The hits for a turn that put another subject into the previous question's asked-for
+        slot ("And the sales manager?" after "Who owns forecasting?"): passages that mention the
+        new subject first, and the previous answer's passages last (its first one always, the
+        others unless they mention the new subject). Otherwise the predicate ("owns
+        forecasting") finds the previous answer again."""
+        said = dict(zip((h.chunk.id for h in hits), retrieval.mentions(index, subject, hits)))
+        old = {c for n, c in enumerate(previous) if n == 0 or not said.get(c)}
+        rest = [h for h in hits if h.chunk.id not in old]
+        return ([h for h in rest if said[h.chunk.id]] + [h for h in rest if not said[h.chunk.id]]
+                + [h for h in hits if h.chunk.id in old])
+
     def gloss(self, text: str) -> dict[str, list[str]]:
-        """English glosses of the German words in text, from the corpus's dictionary lexicon:
-        {word: ["forecast", "prognosis", ...]}; a compound also maps to its parts' glosses
-        ("Verkaufsprognose": ["sales (Verkauf) + forecast (Prognose)", ...]). Empty when the
+        """English glosses of the German nouns in text, from the corpus's dictionary lexicon
+        (see glosses.py): {"Vertriebsleiter": ["sales manager"], "Vertriebsoperationsleiter":
+        ["sales operations manager (composed: Vertrieb + Operation + Leiter)"]}. Empty when the
         index has no lexicon (the dictionary is not installed)."""
         lexicon = self.index.lexicon
         if lexicon is None:
@@ -108,28 +134,34 @@ class Chatbot:
         """Answer one turn; history holds the standalone queries of earlier turns, oldest first."""
         t0 = time.perf_counter()
         question = clean_question(question, self.settings.max_question_chars)
-        history = list(history)[-self.settings.history_turns:]
+        history = [h for h in history if h][-self.settings.history_turns:]
         # Matched folded (matching.py): "−a" or "–all" typed or pasted is "-a", "-all".
-        query = conversation.standalone(fold(question), history, self._similar)
+        turn = conversation.resolve(fold(question), history, self._similar)
+        if turn.kind == "social":  # "Thanks!": nothing to search
+            return Answer(question, "", turn.reply, False, (), (), {"total": (time.perf_counter() - t0) * 1000})
+        query = turn.query
         k = top_k or self.settings.top_k
         self.sync()
         index = self.index  # one consistent snapshot even if a refresh swaps it meanwhile
-        qvec = self.embedder.queries([retrieval.unnamed(index, query)])[0]
         try:
-            hits = retrieval.retrieve(index, qvec, max(k, 3), query)
+            hits = self._retrieve(index, query, max(k, ANSWER_DEPTH))
         except IndexCorrupt:
             if not self.sync():  # its generation was replaced while we asked: ask the new one
                 raise
             index = self.index
-            hits = retrieval.retrieve(index, qvec, max(k, 3), query)
+            hits = self._retrieve(index, query, max(k, ANSWER_DEPTH))
+        if turn.kind == "swap":
+            hits = self._about(index, turn.subject, hits, self._answered_by(index, history[-1]))
         t1 = time.perf_counter()
         lang = language.detect(question)
-        refused, signals = refusal.judge(index, language.detect(query), query, hits)
+        head = hits[:ANSWER_DEPTH]  # what the answer is made from, however many passages are shown
+        named = retrieval.named_documents(query, head)
+        refused, signals = refusal.judge(index, language.detect(query), query, head, answer_mod.quoted(named))
         t2 = time.perf_counter()
         if refused:
             text, citations = answer_mod.refusal(lang), ()
         else:
-            text, citations = answer_mod.compose(retrieval.named_documents(query, hits), lang)
+            text, citations = answer_mod.compose(named, lang)
         t3 = time.perf_counter()
         timings = {"retrieve": (t1 - t0) * 1000, "refusal": (t2 - t1) * 1000, "answer": (t3 - t2) * 1000,
                    "total": (t3 - t0) * 1000}

@@ -44,7 +44,7 @@ class Settings:
     max_corpus_bytes: int = 200_000_000
     # Who may sign in to the server (see users.py); None: users.toml beside the corpus folder.
     users: Path | None = None
-    # Exact search up to this many vectors, an HNSW graph above (see README, "Speed and scale"):
+    # Exact search up to this many vectors, an HNSW graph above (see docs/benchmarks.md, "Speed and scale"):
     # measured on 2 cores, exact search costs 11 ms at 50,000 vectors and 17-25 ms at 100,000,
     # the graph 0.3 ms, built in 17 s for 100,000 real vectors.
     hnsw_min_rows: int = 50_000

@@ -13,11 +13,17 @@ Moves, tried in order:
   ls -l do?").
 - Any other follow-up (a pronoun such as "they", a leading "and", very few words) is
   searched together with the previous query.
-A question that stands on its own is searched as it is.
+A question that stands on its own is searched as it is. A turn that asks nothing ("Thanks!",
+"ok") is answered briefly and searched for nothing.
+
+resolve() also says what kind of turn it was: a turn that puts another subject into the
+previous question ("And the sales manager?" after "Who owns forecasting?") is a "swap", and
+its answer should be about the new subject, not the previous answer again (see chatbot.py).
 """
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Callable, Sequence
 
@@ -36,7 +42,9 @@ _REFERRING = re.compile(
 _WHICH_ONE = re.compile(r"\b(which(?: one)?|welche[rsnm]?)\b(?!\s+(?:one\b)?\s*[A-Za-zÄÖÜäöüß]*(?:role|rolle|person))",
                         re.IGNORECASE)
 _WHICH_NOUN = re.compile(r"\b(which|welche[rsnm]?)\s+([^\W\d_]+)", re.IGNORECASE)
-_WHO = re.compile(r"^\s*(who|wer)\b", re.IGNORECASE)
+# The asked-for subject of the previous question: "Who ...", "Which role ...", "Welche Rolle ...".
+_WHO = re.compile(r"^\s*(?:who|wer|(?:which|welche[rsnm]?)\s+(?:role|person|one|rolle|person|position|funktion))\b",
+                  re.IGNORECASE)
 _DETERMINERS = set("a an the this that ein eine einer einen einem eines der die das den dem des".split())
 _PREPOSITIONS = set("in at on for with without by from to under about during into "
                     "in im bei beim mit ohne für von vom zu zum zur unter über während nach auf an am".split())
@@ -51,32 +59,94 @@ MIN_SIMILARITY_ALONE = 0.87
 Similarity = Callable[[str, list[str]], list[float]]
 
 
+# Turns that ask nothing: (pattern, language, reply), the first that occurs gives the reply.
+_SOCIAL = [
+    (r"thanks?(?: you)?(?: (?:so|very) much)?|thank you|thx|ty|cheers|much appreciated", "en",
+     "You're welcome. Ask another question about the documents whenever you like."),
+    (r"danke(?: schön| sehr)?|vielen dank|besten dank|dankeschön|merci", "de",
+     "Gern geschehen. Fragen Sie gern weiter zu den Dokumenten."),
+    (r"bye|goodbye|see you|ciao", "en", "Goodbye!"),
+    (r"tschüss|auf wiedersehen|bis bald", "de", "Auf Wiedersehen!"),
+    (r"hi|hello|hey|good (?:morning|afternoon|evening)", "en", "Hello! Ask me a question about the documents."),
+    (r"hallo|guten (?:morgen|tag|abend)|servus|moin|grüß gott", "de",
+     "Hallo! Stellen Sie mir eine Frage zu den Dokumenten."),
+    (r"alles klar|verstanden|super|prima|toll|aha|ach so|genau|gut", "de",
+     "Alles klar. Fragen Sie gern weiter zu den Dokumenten."),
+    (r"ok(?:ay)?|k|alright|all right|got it|i see|great|cool|nice|perfect|understood|sure|fine|good", "en",
+     "Okay. Ask another question about the documents whenever you like."),
+]
+_SOCIAL_WORD = "|".join(p for p, _, _ in _SOCIAL)
+_SOCIAL_TURN = re.compile(rf"^[\s!.,:;)(-]*(?:(?:{_SOCIAL_WORD})\b[\s!.,:;)(-]*)+$", re.IGNORECASE)
+_SOCIAL_REPLY = [(re.compile(rf"\b(?:{p})\b", re.IGNORECASE), lang, reply) for p, lang, reply in _SOCIAL]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """How a turn is answered: query is what to search ("" when nothing: a thank-you), kind
+    one of "question" (stands on its own), "followup" (read with the previous turn), "swap"
+    (the previous question with another subject in its asked-for slot) and "social" (reply
+    says what to answer instead of searching)."""
+
+    query: str
+    kind: str
+    reply: str = ""
+    lang: str = "en"
+    subject: str = ""  # for a swap: the phrase put in ("the sales manager")
+
+
+def social(question: str) -> Turn | None:
+    """A turn that asks nothing ("Thanks!", "ok", "Danke"), with its brief answer, or None."""
+    if not _SOCIAL_TURN.match(question):
+        return None
+    lang, reply = next((lang, reply) for pattern, lang, reply in _SOCIAL_REPLY if pattern.search(question))
+    return Turn("", "social", reply, lang)
+
+
+def resolve(question: str, history: Sequence[str], similar: Similarity | None = None) -> Turn:
+    """The turn's query and kind; history holds earlier turns' standalone queries ("" for a
+    turn that searched nothing)."""
+    chat = social(question)
+    if chat:
+        return chat
+    history = [h for h in history if h]
+    if not history:
+        return Turn(question, "question")
+    query, kind = _standalone(question, history[-1], similar)
+    m = _ELLIPSIS.match(question) if kind == "swap" else None
+    return Turn(query, kind, subject=m.group("x").strip() if m else "")
+
+
+def standalone(question: str, history: Sequence[str], similar: Similarity | None = None) -> str:
+    """The query to search for this turn (see resolve)."""
+    return resolve(question, history, similar).query
+
+
 def is_followup(question: str) -> bool:
     return bool(_STARTS_FOLLOWUP.match(question) or _REFERRING.search(question)) or len(_WORD.findall(question)) <= 2
 
 
-def standalone(question: str, history: Sequence[str], similar: Similarity | None = None) -> str:
-    """The query to search for this turn; history holds earlier turns' standalone queries.
+def _standalone(question: str, previous: str, similar: Similarity | None) -> tuple[str, str]:
+    """(query, kind) for a turn after the previous query.
 
     similar(phrase, candidates) -> similarity of each candidate (optional; the chatbot passes
     the embedding model's, so that "the sales manager" can stand for "ein Vertriebsleiter")."""
-    if not history:
-        return question
-    previous = history[-1]
     which = _which_one(question, previous, similar)
     if which:
-        return which
+        return which, "followup"
     if not is_followup(question):
-        return question
+        return question, "question"
     own = _LEADING_OPENER.sub("", question, count=1)
     if own != question and _asks_on_its_own(own):
-        return own[0].upper() + own[1:]  # "And who analyses the data?" is a question of its own
+        return own[0].upper() + own[1:], "question"  # "And who analyses the data?" is a question of its own
     replaced = _substitute(question, previous, similar)
     if replaced:
-        return replaced
+        # A new subject in the previous question's asked-for slot: the predicate alone would
+        # find the previous answer again (see chatbot.py). Other swaps name what they ask about.
+        who = _WHO.match(previous)
+        return replaced, "swap" if who and not replaced.startswith(previous[:who.end()]) else "followup"
     joined = f"{previous} {question}"
     # Keep the most recent context when a long chain of follow-ups piles up.
-    return joined if len(joined) <= MAX_QUERY_CHARS else joined[-MAX_QUERY_CHARS:].split(" ", 1)[-1]
+    return (joined if len(joined) <= MAX_QUERY_CHARS else joined[-MAX_QUERY_CHARS:].split(" ", 1)[-1]), "followup"
 
 
 def _asks_on_its_own(question: str) -> bool:
@@ -139,17 +209,17 @@ def _substitute(question: str, previous: str, similar: Similarity | None) -> str
         stripped = previous.rstrip(" ?.!")
         return f"{stripped}, {phrase}{previous[len(stripped):].strip() or '?'}"
 
+    # "Who owns forecasting?" + "And the sales manager?": another subject for the asked-for one,
+    # unless the new phrase is spelled like a phrase of the question ("the sales operations
+    # manager" for "a sales manager"). Before any guess by meaning: "der Vertriebsleiter" is no
+    # stand-in for "die Verkaufsprognose".
+    who = _WHO.match(previous)
+    if who and not _spelled_alike(phrase, previous, spans, asking, words):
+        return f"{phrase} {previous[who.end():].strip()}"
+
     # A phrase spelled alike: "a sales manager" -> "the sales operations manager".
-    best, best_ratio = None, 0.0
-    for i in range(len(spans)):
-        for j in range(i, min(i + len(words) + 1, len(spans))):
-            if any(asking[i:j + 1]):
-                break
-            candidate = previous[spans[i][0]:spans[j][1]]
-            ratio = SequenceMatcher(None, candidate.casefold(), phrase.casefold()).ratio()
-            if ratio > best_ratio:
-                best, best_ratio = (spans[i][0], spans[j][1]), ratio
-    if best is not None and best_ratio >= 0.6:
+    best = _spelled_alike(phrase, previous, spans, asking, words)
+    if best is not None:
         return previous[:best[0]] + phrase + previous[best[1]:]
 
     # A name for a name: "the LGPL" for "the Artistic License".
@@ -172,12 +242,22 @@ def _substitute(question: str, previous: str, similar: Similarity | None) -> str
             i, j = phrases[k]
             return previous[:spans[i][0]] + phrase + previous[spans[j][1]:]
 
-    # "Who owns forecasting?" + "And the sales manager?": the new phrase fills the asked-for slot.
-    who = _WHO.match(previous)
-    if who:
-        return f"{phrase} {previous[who.end():].strip()}"
     stripped = previous.rstrip(" ?.!")
     return f"{stripped}, {phrase}{previous[len(stripped):].strip() or '?'}"
+
+
+def _spelled_alike(phrase: str, previous: str, spans, asking, words) -> tuple[int, int] | None:
+    """The span of previous spelled most like phrase, if alike enough (not the question words)."""
+    best, best_ratio = None, 0.0
+    for i in range(len(spans)):
+        for j in range(i, min(i + len(words) + 1, len(spans))):
+            if any(asking[i:j + 1]):
+                break
+            candidate = previous[spans[i][0]:spans[j][1]]
+            ratio = SequenceMatcher(None, candidate.casefold(), phrase.casefold()).ratio()
+            if ratio > best_ratio:
+                best, best_ratio = (spans[i][0], spans[j][1]), ratio
+    return best if best_ratio >= 0.6 else None
 
 
 def _phrase_end(spans, start: int, asking) -> int:

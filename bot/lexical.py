@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +165,33 @@ class LexicalIndex:
         at = np.minimum(np.searchsorted(docs, positions), len(docs) - 1)
         return docs[at] == positions
 
+    def spelled_like(self, word: str, distance: int) -> bool:
+        """Whether a token of the corpus is spelled like word, up to distance edits (insertions,
+        deletions, substitutions, swaps of neighbours; accents ignored): "Maastrich" and
+        "Maastricht", "Gegeen" and "Gegen", "Zeria" and "Zeira"."""
+        w = unaccent(word)
+        if not w:
+            return False
+        for token in self._by_head.get(w[0], ()):
+            if abs(len(token) - len(w)) <= distance and edit_distance(token, w, distance) <= distance:
+                return True
+        return False
+
+    def inside(self, fragment: str) -> bool:
+        """Whether some corpus token holds fragment ("atlant" in "transatlant")."""
+        f = unaccent(fragment)
+        return bool(f) and any(f in token for head in self._by_head.values() for token in head)
+
+    @cached_property
+    def _by_head(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for token in self.vocab:
+            if not token.startswith("="):
+                f = unaccent(token)
+                if f:
+                    out.setdefault(f[0], []).append(f)
+        return out
+
     def idf(self, token: str) -> float:
         t = self.vocab.get(token)
         n = len(self.langs)
@@ -248,6 +276,28 @@ def bm25_weights(ids: list[list[int]], n_vocab: int, k1: float, b: float) -> tup
     ptr = np.zeros(n_vocab + 1, np.int64)
     np.cumsum(np.bincount(cols, minlength=n_vocab), out=ptr[1:])
     return ptr, rows[order], data[order]
+
+
+def unaccent(word: str) -> str:
+    """Casefolded, without accents: "Đằng" -> "đang", "Müller" -> "muller"."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", word.casefold()) if not unicodedata.combining(ch))
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment distance of a and b, or limit + 1 once it exceeds limit."""
+    if a == b:
+        return 0
+    previous2, previous = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if previous2 is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], previous2[j - 2] + 1)
+        if min(row) > limit:
+            return limit + 1
+        previous2, previous = previous, row
+    return previous[-1]
 
 
 def compound_vocabulary(texts) -> frozenset[str]:

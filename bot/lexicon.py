@@ -4,8 +4,8 @@ pruned to one corpus at index time.
 The whole dictionary costs 7-19 s and 420 MB to load, so only what the corpus can use is kept
 (lexicon.json in the index folder, loaded in milliseconds): English phrases whose German
 translation occurs in the corpus (EN -> DE), German words whose English translation occurs
-(DE -> EN), and short glosses of the corpus's German words. The slice is a lookup of the
-corpus's stems in the dictionary parsed once per machine (see ding.py). Translation is applied
+(DE -> EN), and short glosses of the corpus's German nouns (see glosses.py). The slice is a
+lookup of the corpus's stems in the dictionary parsed once per machine (see ding.py). Translation is applied
 only between a question and passages of the other language: measured, translating towards the
 question's own language made it worse.
 """
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ding, language
+from . import ding, glosses as glosses_mod, language
 from .lexical import LexicalIndex, normalise, split_compound, stem, stopwords, technical, words
 
 DEFAULT = ding.DEFAULT
 FILES = ("lexicon.json",)
-VERSION = 1
+VERSION = 2  # 2: glosses from glosses.py
 
 
 _noted = False
@@ -41,7 +41,7 @@ def _note_missing(path: Path) -> None:
 class Lexicon:
     en_de: dict[str, list[list[str]]]  # English phrase stems -> alternatives of German stems
     de_en: dict[str, list[list[str]]]  # German word/phrase stems -> alternatives of English stems
-    glosses: dict[str, list]  # German word (casefolded) -> [headword, [English, ...]]
+    glosses: dict[str, list]  # German noun (casefolded) -> [spelling, [English, ...], [parts if composed]]
     lexical: LexicalIndex
 
     # -- building -----------------------------------------------------------------------
@@ -56,8 +56,9 @@ class Lexicon:
         vocab = {"de": set(), "en": set()}
         for c, lang in zip(chunks, lexical.langs):
             vocab[lang].update(lexical.tokens(c.text, lang))
-        en_de, de_en, glosses = ding.Dictionary(path).slice(vocab)
-        return cls(en_de, de_en, glosses, lexical)
+        # The slice's own glosses (each line's first sense) are superseded by glosses.py's.
+        en_de, de_en, _ = ding.Dictionary(path).slice(vocab)
+        return cls(en_de, de_en, glosses_mod.of_chunks(chunks, lexical.langs, path), lexical)
 
     def save(self, folder: Path) -> None:
         data = {"version": VERSION, "en_de": self.en_de, "de_en": self.de_en, "glosses": self.glosses}
@@ -110,6 +111,12 @@ class Lexicon:
                 weighted.append((alts, min(idfs)))
         return weighted
 
+    def translations(self, word: str, lang: str) -> list[list[str]]:
+        """The corpus's renderings of one word of language lang in the other language, as
+        alternatives of stems ("anthem" -> [["hymn"], ["nationalhymn"]]); [] when none occurs."""
+        ws = words(normalise(word))
+        return (self.en_de if lang == "en" else self.de_en).get(ding.key(ws, lang), []) if ws else []
+
     def translate(self, question: str, to_lang: str) -> list[tuple[str, float]]:
         """The stems a question is matched on in to_lang passages, with their idf weights."""
         out = {}
@@ -147,22 +154,6 @@ class Lexicon:
         return out
 
     def gloss(self, word: str) -> list[str]:
-        """English glosses of a German word, a compound by its parts:
-        "Verkaufsprognose" -> ["Verkauf: sale, sales", "Prognose: forecast, prognosis"]."""
-        w = normalise(word).strip().casefold()
-        out = []
-        for part in [w, *split_compound(w, self.lexical.known)]:
-            g = self._gloss_entry(part)
-            if g and f"{g[0]}: {', '.join(g[1])}" not in out:
-                out.append(f"{g[0]}: {', '.join(g[1])}")
-        return out
-
-    def _gloss_entry(self, word: str):
-        # A compound's front carries its linking letters ("verkaufs"): try without them too.
-        for link in ("", "s", "es", "n", "en"):
-            if link and not word.endswith(link):
-                continue
-            g = self.glosses.get(word[:len(word) - len(link)] if link else word)
-            if g:
-                return g
-        return None
+        """English glosses of a German noun of the corpus (see glosses.py): ["sales manager"],
+        ["sales operations manager (composed: Vertrieb + Operation + Leiter)"]; [] for other words."""
+        return glosses_mod.lookup(self.glosses, word)

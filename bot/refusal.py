@@ -24,7 +24,9 @@ DATA = Path(__file__).parent / "data"
 GENERIC = DATA / "generic_questions.txt"
 SHIPPED = DATA / "generic_vectors.npz"
 # Refuse when the best passage beats fewer than this share of same-language generic questions.
-MIN_PERCENTILE = 0.90
+# Dev half (article, licences, man pages, mixed, XQuAD): 0.80-0.90 refuse the same unanswerable
+# questions; 0.90 refused one more answerable English question, 0.95 three more.
+MIN_PERCENTILE = 0.85
 # ... or, below ABSENT_PERCENTILE, when this share of the question's words is nowhere in the corpus.
 ABSENT_SHARE = 0.67
 ABSENT_PERCENTILE = 0.99
@@ -142,31 +144,90 @@ def absent_share(index, query: str) -> float:
     """The share of the question's content words that occur nowhere in the corpus, neither as
     they are (stemmed, or as a compound part) nor through a dictionary translation:
     "certifications", "salary" or "weather" over an article that never mentions them."""
-    lexical = index.lexical
-    if lexical is None:
+    if index.lexical is None:
         return 0.0
-    from .lexical import normalise, stem, stopwords, words
+    from .lexical import normalise, stopwords, words
     stop = stopwords() | question_words()
     content = [w for w in dict.fromkeys(words(normalise(query))) if len(w) > 2 and w not in stop and not w.isdigit()]
     if not content:
         return 0.0
-    missing = 0
-    for w in content:
-        if stem(w, "en") in lexical.vocab or stem(w, "de") in lexical.vocab:
-            continue
-        lexicon = index.lexicon
-        if lexicon is not None and (lexicon.terms(w, "de") or lexicon.terms(w, "en")):
-            continue
-        missing += 1
-    return missing / len(content)
+    return sum(not _known(index, w) for w in content) / len(content)
 
 
-_COUNT_QUESTION = re.compile(r"\b(?:how many|how much|how often|how long|how old|what percentage|wie viele?|"
-                             r"wie oft|wie lange|wie alt|wie hoch|wieviele?)\b", re.IGNORECASE)
-# Number words, without "one"/"ein": those are mostly pronouns and articles.
-_NUMBER = re.compile(r"\d|\b(?:two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|hundred|thousand|million|"
-                     r"zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|zwölf|zwanzig|hundert|tausend|million)\b",
-                     re.IGNORECASE)
+def _known(index, word: str) -> bool:
+    from .lexical import stem
+    if stem(word, "en") in index.lexical.vocab or stem(word, "de") in index.lexical.vocab:
+        return True
+    lexicon = index.lexicon
+    return lexicon is not None and bool(lexicon.terms(word, "de") or lexicon.terms(word, "en"))
+
+
+# "... in a restaurant?", "... im Krankenhaus?": where the question is set (a place taken with
+# an article, as a setting; "in what year", "bei der Weitergabe" are no settings).
+_SETTING = re.compile(r"\b(?:(?:in|at) (?:a|an|the)|im|in (?:einem|einer))\s+([^\W\d_][\w-]*(?:\s+[^\W\d_][\w-]*){0,2})",
+                      re.IGNORECASE)
+# Idioms that read like a setting: "im Einsatz" (in use), "in the end", "at the moment".
+_NO_SETTING = frozenset("einsatz allgemeinen wesentlichen gegensatz rahmen vergleich laufe falle detail voraus "
+                        "zusammenhang bereich prinzip grunde moment augenblick nachhinein vorfeld hinblick zuge sinne "
+                        "gange griff end meantime past future moment time long way sense case event world first "
+                        "beginning middle".split())
+
+
+def absent_setting(index, query: str) -> str | None:
+    """The setting a question is asked in when the corpus never mentions it, not even as the
+    front of a compound ("Who is responsible for the kitchen in a restaurant?" over an article
+    about sales roles; but "im Vertriebsablauf" is about "Vertrieb")."""
+    if index.lexical is None:
+        return None
+    from .lexical import normalise, stopwords
+    for m in _SETTING.finditer(normalise(query)):
+        # The phrase up to a function word: "a young startup" is about a startup, known or not.
+        phrase = []
+        for word in m.group(1).split():
+            if word.casefold() in stopwords() or word.casefold() in question_words():
+                break
+            phrase.append(word)
+        if phrase and all(_unknown_setting(index, w.casefold()) for w in phrase):
+            return " ".join(phrase)
+    return None
+
+
+def _unknown_setting(index, word: str) -> bool:
+    if len(word) < 4 or word in _NO_SETTING or _known(index, word):
+        return False
+    return not any(_known(index, word[:i]) for i in range(5, len(word) - 2))
+
+
+# Questions answered by a number: a count, a measure, a share.
+_COUNT_QUESTION = re.compile(
+    r"\b(?:how (?:many|much|often|long|old|tall|high|big|large|far|heavy|fast|deep|wide)|what percentage|"
+    r"what (?:is|was|are|were) the (?:population|number|percentage|proportion|share|temperature|boiling point|"
+    r"melting point|size|area|height|length|distance|age|score|total)|"
+    r"wie (?:viele?|oft|lange|alt|hoch|groß|weit|schwer|schnell|tief|breit)|wieviele?|"
+    r"(?:welche[nrs]?|wie hoch ist (?:der|die|das)) (?:anteil|prozentsatz|einwohnerzahl|bevölkerungszahl|temperatur|"
+    r"siedepunkt|schmelzpunkt|größe|fläche|höhe|länge|entfernung|anzahl|zahl))\b", re.IGNORECASE)
+_DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
+_YEAR = re.compile(r"(?:1\d{3}|20\d{2})")
+# Number words, also at the start of German compounds ("Zweidrittelmehrheit"), and words for
+# none ("keiner"); without "one"/"ein": those are mostly pronouns and articles.
+_NUMBER_WORD = re.compile(
+    r"\b(?:(?:zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|zwanzig|dreißig|vierzig|fünfzig|hundert|"
+    r"tausend|million|milliarde|dutzend|hälfte|doppelt|dreifach)\w*|two|three|four|five|six|seven|eight|nine|ten|"
+    r"eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|"
+    r"dozens?|half|twice|double|triple|none|no one|nobody|zero|kein(?:e[rnms]?)?|null)\b", re.IGNORECASE)
+
+
+def gives_number(query: str, sentences) -> bool:
+    """Whether the sentences an answer would quote hold a number the question does not: a
+    count, not a year ("How many children did Luther have?" is not answered by "1519"); a
+    span of years ("from 1321 to 1323") counts."""
+    asked = set(_DIGITS.findall(query))
+    for sentence in sentences:
+        found = [n for n in _DIGITS.findall(sentence) if n not in asked]
+        years = {n for n in found if _YEAR.fullmatch(n)}
+        if len(years) >= 2 or any(n not in years for n in found) or _NUMBER_WORD.search(sentence):
+            return True
+    return False
 
 
 # "What does a sales manager earn?", "Was kostet ...?": answered by an amount of money only.
@@ -190,22 +251,59 @@ def names(query: str, lang: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def absent_names(index, query: str, lang: str) -> list[str]:
-    """The names in the question that occur nowhere in the corpus (nor in its file names)."""
+def absent_names(index, query: str, lang: str, hits=()) -> list[str]:
+    """The names in the question that the corpus never says: not as they are, not in a
+    spelling a letter or two apart ("Maastrich", "Gegeen"), not in its file names, and, when
+    the passages it is answered from are in the other language, not in a dictionary
+    translation either ("Anthem" for a text that says "Nationalhymne", "India" for "Indien").
+
+    Across languages an acronym names no one for sure ("UK" for "Vereinigtes Königreich",
+    "UMC" for the Methodist church): only an unknown word that is no dictionary word is
+    taken as absent there, and without the dictionary none is."""
     lexical = index.lexical
     if lexical is None:
         return []
-    from .lexical import stem
+    from .lexical import edit_distance, stem, stopwords, unaccent, words
     from .retrieval import name_words
 
-    def said(w: str) -> bool:
-        return any(t in lexical.vocab for t in (stem(w, "en"), stem(w, "de"), w, "=" + w))
-
-    out = [name for name in names(query, lang) if not said(name.casefold())]
-    if out:  # LGPL-2.1.txt never says "LGPL": a document is known by its file name too
-        files = {w for source in (index.calibration or {}).get("documents", {}) for w in name_words(source)}
-        out = [name for name in out if name.casefold() not in files]
+    langs = {lexical.langs[h.chunk.id] for h in hits[:3] if h.chunk.id < len(lexical.langs)}
+    across = bool(langs) and lang not in langs
+    lexicon = index.lexicon
+    files = None
+    out = []
+    nearby = None
+    for name in names(query, lang):
+        w = name.casefold()
+        if w in stopwords() and not name.isupper():  # "The United Methodist Church"
+            continue
+        if any(t in lexical.vocab for t in (stem(w, "en"), stem(w, "de"), w, "=" + w)):
+            continue
+        if len(w) >= 5:
+            distance = 1 if len(w) < 9 else 2
+            if nearby is None:  # the passages' own words, function words too ("Gegeen" for "Gegen Khan")
+                nearby = {unaccent(x) for h in hits[:3] for x in words(h.chunk.text) if len(x) >= 4}
+            if (lexical.spelled_like(w, distance) or _joined(w, lexical.vocab)
+                    or any(abs(len(x) - len(w)) <= distance and edit_distance(x, unaccent(w), distance) <= distance
+                           for x in nearby)
+                    or (len(stem(w, lang)) >= 5 and lexical.inside(stem(w, lang)))):
+                continue
+        if files is None:  # LGPL-2.1.txt never says "LGPL": a document is known by its file name too
+            files = {x for source in (index.calibration or {}).get("documents", {}) for x in name_words(source)}
+        if w in files:
+            continue
+        if across and (lexicon is None or name.isupper() or lexicon.translations(name, lang)):
+            continue
+        out.append(name)
     return out
+
+
+def _joined(word: str, vocab) -> bool:
+    """Two corpus words written as one: "Superbowl" for "Super Bowl"."""
+    from .lexical import stem
+    def known(part: str) -> bool:
+        return stem(part, "en") in vocab or stem(part, "de") in vocab
+
+    return any(known(word[:i]) and known(word[i:]) for i in range(4, len(word) - 3))
 
 
 def wants_number(query: str) -> bool:
@@ -216,23 +314,29 @@ def wants_amount(query: str) -> bool:
     return bool(_MONEY_QUESTION.search(query))
 
 
-def judge(index, lang: str, query: str, hits) -> tuple[bool, dict]:
-    """(refuse?, the signals behind it)."""
+def judge(index, lang: str, query: str, hits, quoted=()) -> tuple[bool, dict]:
+    """(refuse?, the signals behind it); quoted: the sentences the answer would quote."""
     if not hits:
         return True, {}
     signals = {"percentile": round(standing(index.calibration, lang, hits), 3),
                "absent": round(absent_share(index, query), 3)}
-    # "How many ...?" is not answered by passages without a single number in them.
+    # "How many ...?" is not answered by sentences without a count in them.
     if wants_number(query):
-        signals["number"] = any(_NUMBER.search(h.chunk.text) for h in hits[:3])
+        signals["number"] = gives_number(query, quoted)
     # "What does a sales manager earn?" is not answered by passages without an amount of money.
+    # (Passages, not the quoted sentences: on the dev half that refused no more unanswerable
+    # questions and put more answerable ones at risk.)
     if wants_amount(query):
         signals["amount"] = any(_MONEY.search(h.chunk.text) for h in hits[:3])
     # "What does the MIT licence require?" over documents that never mention MIT.
-    missing = absent_names(index, query, lang)
+    missing = absent_names(index, query, lang, hits)
     if missing:
         signals["absent_names"] = missing
+    # "Wer verwaltet die Daten im Krankenhaus?" over documents that never mention a hospital.
+    setting = absent_setting(index, query)
+    if setting:
+        signals["absent_setting"] = setting
     refuse = (signals["percentile"] < MIN_PERCENTILE or signals.get("number") is False
-              or signals.get("amount") is False or bool(missing)
+              or signals.get("amount") is False or bool(missing) or bool(setting)
               or (signals["absent"] >= ABSENT_SHARE and signals["percentile"] < ABSENT_PERCENTILE))
     return refuse, signals

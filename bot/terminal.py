@@ -80,7 +80,7 @@ def _excerpt(text: str, highlights, color: bool) -> str:
 
 def render(a: Answer, color: bool = False) -> str:
     lines = [a.text, ""]
-    if a.query != a.question:
+    if a.query and a.query != a.question:  # "" when nothing was searched ("Thanks!")
         lines.insert(0, f"(searched for: {a.query})")
     if a.refused:
         close = [h for h in a.hits if relevance.near(h.score)][:3]

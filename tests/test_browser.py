@@ -286,6 +286,11 @@ def test_gloss_for_german_quotes_under_an_english_question(open_page):
         assert gloss.get_attribute("title"), where
         assert gloss.get_attribute("title") in page.evaluate("(g) => getComputedStyle(g, '::after').content",
                                                               gloss.element_handle())
+    # The article's key word has no entry of its own: composed from its parts, and said so.
+    word = page.locator(f"{BOT} .ans .gl", has_text="Vertriebsoperationsleiter").first
+    word.hover()
+    assert word.get_attribute("title") == "sales operations manager (composed: Vertrieb + Operation + Leiter)"
+    assert page.locator(f"{BOT} .ans .gl", has_text="spielen").count() == 0  # nouns only
     shot(page, "desktop-gloss")
 
 

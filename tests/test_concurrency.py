@@ -78,7 +78,7 @@ def test_twenty_simultaneous_conversations_keep_their_own_history(server):
             assert a["question"] == first and a["query"] == first
             # The follow-up was resolved against this conversation's own first turn, no other.
             assert b["query"] == standalone(second, [first])
-            assert b["passages"] and (b["refused"] or b["citations"])
+            assert b["passages"] and not b["refused"] and b["citations"]  # every turn here is answerable
             latencies += [t for _, t in turns]
     growth = rss_mb(pid) - before
     p95 = float(np.percentile(latencies, 95))

@@ -58,10 +58,11 @@ def ask(settings, *questions, capsys):
 
 
 def check_answer(obj: dict) -> None:
+    """A well-formed answer to a question the documents answer: a refusal is a failure here."""
     assert obj["passages"], obj
     cited = sorted(c["n"] for c in obj["citations"])
     assert sorted({int(n) for n in re.findall(r"\[(\d+)\]", obj["answer"])}) == cited
-    assert obj["refused"] or cited
+    assert not obj["refused"] and cited, obj["signals"]
     assert obj["answer"].strip()
 
 

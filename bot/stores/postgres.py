@@ -36,7 +36,7 @@ from ..index import Index, chunk_rows
 from ..records import Chunk
 from .urls import mask
 
-HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # pgvector's defaults; recall measured in the README
+HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # pgvector's defaults; recall measured in docs/postgres.md
 EF_SEARCH = 128  # as the FAISS HNSW; raised per query to at least k (HNSW returns at most ef rows)
 KEEP = 2  # generations kept: the active one and the one before it
 LOCK = "SELECT pg_advisory_lock(hashtext('bot index ' || current_schema()))"

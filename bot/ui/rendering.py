@@ -55,6 +55,8 @@ def glossed(text: str, gloss: dict[str, list[str]] | None, seen: set[str] | None
     out, pos = [], 0
     for m in _WORD.finditer(text):
         meanings = gloss.get(m.group()) or gloss.get(m.group().lower())
+        if not meanings and "-" in m.group():  # "Pipeline-Management": each glossed part, named
+            meanings = [f"{p}: {'; '.join(gloss[p][:1])}" for p in m.group().split("-") if gloss.get(p)]
         if not meanings or m.group().casefold() in seen:
             continue
         seen.add(m.group().casefold())
@@ -137,6 +139,8 @@ def sources_html(answer: dict | None, gloss_for=None) -> str:
             f'Sources for “{html.escape(shorten(answer["question"], HEADING_CHARS))}”</div>')
     if answer.get("query") and answer["query"] != answer["question"]:
         head += f'<div class="src-meta">searched for: {html.escape(shorten(answer["query"], HEADING_CHARS))}</div>'
+    if not answer["refused"] and not answer["passages"]:  # "Thanks!": answered without a search
+        return f'<div class="sources">{head}<div class="src-note">Nothing was searched for this message.</div></div>'
     if answer["refused"]:
         close = [p for p in answer["passages"] if relevance.near(p["score"])][:3]
         if not close:
