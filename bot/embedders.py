@@ -71,7 +71,8 @@ class E5Embedder:
         run on the C engine meanwhile instead of waiting for it."""
         with self._lock:
             if self._torch is None and self._loading is None:
-                self._loading = threading.Thread(target=lambda: setattr(self, "_torch", _torch_engine()),
+                threads = build_threads()  # now, before this build's own threads count as load
+                self._loading = threading.Thread(target=lambda: setattr(self, "_torch", _torch_engine(threads)),
                                                  name="bot-torch-load", daemon=True)
                 self._loading.start()
 
@@ -150,11 +151,11 @@ def engine_for(embedder, n_texts: int, late: bool = False) -> tuple[str, bool]:
     return ("torch", not embedder._torch) if late else embedder.engine_for(n_texts)
 
 
-def _torch_engine():
+def _torch_engine(threads: int | None = None):
     """The torch engine, or False without torch."""
     try:
         from .e5engine import TorchE5
-        return TorchE5(threads=build_threads())
+        return TorchE5(threads=threads or build_threads())
     except ImportError:
         return False
 
@@ -200,14 +201,33 @@ def expecting(embedder, engine: str):
 
 def build_threads() -> int:
     """Threads for embedding a corpus: the cores other processes leave free, at least one.
-    Measured under load, two threads fighting two busy processes ran 2.5x slower than one."""
+    Measured under load, two threads fighting two busy processes ran 2.5x slower than one.
+    Called while this process runs one thread, before its build starts any other."""
     import os
     cores = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except OSError:
-        busy = 0.0
-    return max(1, min(cores, round(cores - busy + 0.5)))
+    return max(1, min(cores, round(cores - _busy_elsewhere() + 0.5)))
+
+
+def _busy_elsewhere(samples: int = 5, every: float = 0.02) -> float:
+    """How many tasks besides this one want a core now: the fewest runnable in a few looks at
+    /proc/loadavg (Linux). Not the 1-minute load average: that still counts, for a minute, the
+    build or benchmark that has just ended, and halved the threads of every build run after one
+    (six man pages: 16 s instead of 10 s of embedding). Elsewhere, that average all the same."""
+    import os
+    import time
+    seen = []
+    for k in range(samples):
+        try:
+            with open("/proc/loadavg", encoding="ascii") as f:
+                seen.append(int(f.read().split()[3].split("/")[0]) - 1)  # "running/total", this one included
+        except (OSError, ValueError, IndexError):
+            try:
+                return os.getloadavg()[0]
+            except OSError:
+                return 0.0
+        if k + 1 < samples:
+            time.sleep(every)
+    return float(max(0, min(seen)))
 
 
 def _resolve(model: str) -> tuple[Path, str]:

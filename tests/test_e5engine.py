@@ -106,3 +106,35 @@ def test_empty_input_and_blank_span(engines):
     np.testing.assert_allclose(pooled[0][1], whole[0], atol=1e-6)  # nothing to pool: the whole text
     with pytest.raises(ValueError):
         torch_e5.passages_with_spans(["a", "b"], [[(0, 1)]])
+
+
+def test_a_build_embeds_shortest_first_and_puts_each_vector_back_in_its_place(engines, chunks):
+    # vectors.embed sends texts shortest first (each forward pass pads little) and must still
+    # return row i for text i: a mix-up would give every chunk another's vector.
+    from bot.embedders import E5Embedder, expecting
+    from bot.vectors import embed, embedding_order
+    _, ref = engines
+    texts = [c.text for c in chunks[:30]] + [c.text[s:e] for c in chunks[:30] for s, e in c.sentences][:50]
+    assert embedding_order(texts) != list(range(len(texts)))
+    embedder = E5Embedder()
+    with expecting(embedder, "torch"):
+        got = embed(embedder, texts)
+    assert _cosines(got, ref.passage(texts)).min() >= 0.999
+
+
+def test_a_forward_pass_pads_little_and_stays_within_its_token_budget(engines, chunks):
+    from bot import e5engine
+    torch_e5, _ = engines
+    texts = sorted([c.text for c in chunks] + [c.text[s:e] for c in chunks for s, e in c.sentences], key=len)
+    widths = sorted(min(len(torch_e5.tokens(t)), torch_e5.max_pos) for t in texts)
+    windows = [(i, 0, w - 2) for i, w in enumerate(widths)]
+    order = list(range(len(windows)))
+    start, padded, real = 0, 0, 0
+    while start < len(order):
+        stop = e5engine.batch_end(order, windows, start)
+        assert stop > start
+        assert (stop - start) * widths[stop - 1] <= max(e5engine.BATCH_TOKENS, widths[stop - 1])
+        padded += (stop - start) * widths[stop - 1]
+        real += sum(widths[start:stop])
+        start = stop
+    assert 1 - real / padded < 0.15  # one bound alone (the token budget) padded 30% of six man pages
