@@ -22,7 +22,9 @@ install: $(STAMP) extras
 # Installed with apt where we are root; otherwise a test whose tool is missing is skipped
 # with one line naming its package, and the bot works without them and says how once.
 RUN_DEBS  := trans-de-en poppler-utils
-TEST_DEBS := $(RUN_DEBS) groff ghostscript pandoc chromium man-db manpages manpages-de bsdextrautils npm
+# npm only where no npm is on the PATH: NodeSource's nodejs brings its own and conflicts with Debian's.
+TEST_DEBS := $(RUN_DEBS) groff ghostscript pandoc chromium man-db manpages manpages-de bsdextrautils \
+             $(if $(shell command -v npm),,npm)
 APT_ENV   := DEBIAN_FRONTEND=noninteractive
 
 define apt_install
