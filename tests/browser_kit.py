@@ -102,6 +102,12 @@ def ask(page, question: str) -> str:
     return ask_done(page, send(page, question))
 
 
+def upload(page, path, notice: str, timeout: int = 90_000) -> None:
+    """Add a file through the documents panel's file input; wait until the notice says notice."""
+    page.locator("#upload-row input[type=file]").set_input_files(str(path))
+    page.wait_for_selector(f"#upload-notice:has-text('{notice}')", timeout=timeout)
+
+
 def no_horizontal_overflow(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_kit import BOT, DESKTOP, PHONE, ask, browser, need_dictionary, open_page, server, shot  # noqa: F401
+from browser_kit import BOT, DESKTOP, PHONE, ask, browser, need_dictionary, open_page, server, shot, upload  # noqa: F401
 
 AXE = Path(__file__).resolve().parent / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
 DOC = "# Zanzibar notes\n\nThe Zanzibar protocol is owned by the platform team, led by Priya Raman.\n"
@@ -84,8 +84,7 @@ def test_no_serious_axe_violation_with_the_documents_panel_in_use(open_page, ser
     page = open_page(DESKTOP)
     doc = tmp_path / "zanzibar-notes.md"
     doc.write_text(DOC, encoding="utf-8")
-    page.locator("#upload-row input[type=file]").set_input_files(str(doc))
-    page.wait_for_selector("#upload-notice:has-text('Added zanzibar-notes.md')", timeout=90_000)
+    upload(page, doc, "Added zanzibar-notes.md")
     assert serious(page, axe_source) == []
     row = page.locator("#documents li.doc", has_text="zanzibar-notes.md")
     row.locator("button.rm").click()

@@ -15,7 +15,7 @@ import pytest
 # ARGS, CHROMIUM and LOCAL are imported from here by tests/test_team.py.
 from browser_kit import (ARGS, ARTICLE, BOT, CHROMIUM, DESKTOP, LOCAL, PHONE, SHOTS, ask, ask_done,  # noqa: F401
                          box_is_empty_at_once, browser, feedback_lines, need_dictionary, no_horizontal_overflow,
-                         open_page, opener, send, server, shot)
+                         open_page, opener, send, server, shot, upload)
 from ui_server import start
 
 XSS_DOC = ("# Zanzibar\n\nThe Zanzibar protocol is owned by the platform team, led by Priya Raman. "
@@ -222,8 +222,7 @@ def test_drop_upload_answered_from_new_index_then_remove(open_page, server, tmp_
     shot(page, "desktop-upload")
 
     # The same name again: refused, with the file name only.
-    page.locator("#upload-row input[type=file]").set_input_files(str(doc))
-    page.wait_for_selector("#upload-notice:has-text('already exists')", timeout=30_000)
+    upload(page, doc, "already exists", timeout=30_000)
     notice = page.locator("#upload-notice").inner_text()
     assert "zanzibar.md already exists" in notice and str(settings.corpus) not in notice and "/" not in notice
 

@@ -2,7 +2,7 @@
 (where "← Sources" comes back to, what removing a document does to the panel and the notice)."""
 import pytest
 
-from browser_kit import BOT, DESKTOP, PHONE, ask, browser, open_page, server, shot  # noqa: F401
+from browser_kit import BOT, DESKTOP, PHONE, ask, browser, open_page, server, shot, upload  # noqa: F401
 
 DOC = "# Zanzibar\n\nThe Zanzibar protocol is owned by the platform team, led by Priya Raman.\n"
 
@@ -117,8 +117,7 @@ def test_removing_a_document_says_so_at_once_and_clears_its_viewer(open_page, se
     page = open_page(DESKTOP)
     doc = tmp_path / "zanzibar.md"
     doc.write_text(DOC, encoding="utf-8")
-    page.locator("#upload-row input[type=file]").set_input_files(str(doc))
-    page.wait_for_selector("#upload-notice:has-text('Added zanzibar.md')", timeout=90_000)
+    upload(page, doc, "Added zanzibar.md")
     assert "Priya Raman" in ask(page, "Who owns the Zanzibar protocol?")
     page.locator(f"{BOT} button.cite").last.click()
     page.wait_for_selector("#sources-panel .viewer #cited", timeout=20_000)

@@ -336,7 +336,7 @@ def test_a_removed_user_is_signed_out_at_the_next_request(team, capsys):
 
 # --- the page in Chromium ------------------------------------------------------------------------------
 
-from test_browser import ARGS, CHROMIUM, LOCAL, ask, browser, feedback_lines  # noqa: E402,F401 (browser: a fixture)
+from browser_kit import ARGS, CHROMIUM, LOCAL, ask, browser, feedback_lines, upload  # noqa: E402,F401 (browser: a fixture)
 
 
 @pytest.fixture
@@ -405,8 +405,7 @@ def test_an_editor_signs_in_uploads_and_removes_on_the_page(signed_in, team, tmp
     assert page.locator("#documents button.rm").count() == 1
     doc = tmp_path / "pagenotes.txt"
     doc.write_text(DOC)
-    page.locator("#upload-row input[type=file]").set_input_files(str(doc))
-    page.wait_for_selector("#upload-notice:has-text('Added pagenotes.txt')", timeout=90_000)
+    upload(page, doc, "Added pagenotes.txt")
     row = page.locator("#documents li.doc", has_text="pagenotes.txt")
     row.locator("button.rm").click()
     row.locator(".confirm .rm-yes").click()

@@ -1,8 +1,8 @@
-"""Turn XQuAD's development split (../shared/xquad-dev, CC BY-SA 4.0) into the dev set's
+"""Turn XQuAD's development split (16 of its 48 articles, CC BY-SA 4.0) into the dev set's
 "xquad" corpus: one German document per article here, and its questions (English and German)
 plus our own unanswerable ones in tests/data/dev/questions.json.
 
-Run from the repository root: python tests/data/xquad/convert.py [XQUAD_DEV_FOLDER]
+Run from the repository root: python tests/data/xquad/convert.py XQUAD_DEV_FOLDER
 The test suite and `bot eval` read only what this writes, never the source folder.
 """
 from __future__ import annotations
@@ -69,4 +69,6 @@ def main(source: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else ROOT.parent / "shared" / "xquad-dev"))
+    if len(sys.argv) != 2:
+        sys.exit("usage: python tests/data/xquad/convert.py XQUAD_DEV_FOLDER (the folder of XQuAD's dev split)")
+    main(Path(sys.argv[1]))
